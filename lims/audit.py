@@ -1,0 +1,212 @@
+"""Audit history helpers: who and why on every change, the database guard, and audit-trail reading.
+
+django-simple-history writes one history row per save. Stroma makes sure each row names a
+person (or the system account, never nobody) and carries the reason given before the save;
+editing history afterwards would itself be a falsification, so nothing here does it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from simple_history.models import HistoricalChanges
+from simple_history.utils import get_history_manager_for_model
+
+from lims.errors import DomainError
+
+AUDITED_APPS = ("lims", "samples", "manufacturing")
+
+
+def system_user() -> Any:
+    """The named account that Celery tasks and commands act as when no person does."""
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(
+        username=settings.STROMA_SYSTEM_USERNAME,
+        defaults={"first_name": "Stroma", "last_name": "system", "is_active": False},
+    )
+    return user
+
+
+def require_reason(reason: str | None, *, what: str = "this change") -> str:
+    """Refuse a GMP change that arrives without a reason: the audit trail must say why."""
+    cleaned = (reason or "").strip()
+    if not cleaned:
+        raise DomainError(f"Please give a reason for {what}; it is kept in the audit trail.", code="reason_required")
+    return cleaned
+
+
+def stamp(instance: models.Model, *, acting_user: Any, reason: str) -> None:
+    """Tell the next save who is acting and why, before the history row is written."""
+    instance._history_user = acting_user  # type: ignore[attr-defined]
+    instance._change_reason = reason  # type: ignore[attr-defined]
+
+
+def save_audited(
+    instance: models.Model,
+    *,
+    acting_user: Any,
+    reason: str,
+    update_fields: Iterable[str] | None = None,
+) -> None:
+    stamp(instance, acting_user=acting_user, reason=reason)
+    instance.save(update_fields=list(update_fields) if update_fields is not None else None)
+
+
+def history_models() -> list[type[models.Model]]:
+    """Every history model of the audited apps (including users and groups)."""
+    found = []
+    for model in apps.get_models():
+        if model._meta.app_label in AUDITED_APPS and issubclass(model, HistoricalChanges):
+            found.append(model)
+    return found
+
+
+# --- The database refuses to rewrite history (PostgreSQL) --------------------------------
+
+GUARD_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION stroma_refuse_history_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'Stroma audit records are append-only: % on % is refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def append_only_tables() -> list[str]:
+    """History tables, plus the signature table: none of them may ever be rewritten."""
+    tables = [model._meta.db_table for model in history_models()]
+    tables.append("lims_signature")
+    tables.append("lims_signaturefailure")
+    return sorted(set(tables))
+
+
+def install_history_guard(conn: BaseDatabaseWrapper | None = None) -> list[str]:
+    """Create the trigger that raises on UPDATE or DELETE of every append-only table.
+
+    Idempotent; runs after every migrate, so a history table added later is guarded too.
+    TRUNCATE is left alone on purpose: test databases are flushed with it.
+    """
+    conn = conn or connection
+    if conn.vendor != "postgresql":
+        return []
+    existing = set(conn.introspection.table_names())
+    guarded = []
+    with conn.cursor() as cursor:
+        cursor.execute(GUARD_FUNCTION_SQL)
+        for table in append_only_tables():
+            if table not in existing:
+                continue
+            quoted = conn.ops.quote_name(table)
+            cursor.execute(f"DROP TRIGGER IF EXISTS stroma_append_only ON {quoted}")
+            cursor.execute(
+                f"CREATE TRIGGER stroma_append_only BEFORE UPDATE OR DELETE ON {quoted} "
+                "FOR EACH ROW EXECUTE FUNCTION stroma_refuse_history_change()"
+            )
+            guarded.append(table)
+    return guarded
+
+
+# --- Reading the audit trail --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    when: datetime
+    who: str
+    action: str
+    reason: str
+    changes: tuple[FieldChange, ...]
+    history_id: int
+
+
+_ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def _display(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value)
+
+
+def audit_entries(instance: models.Model) -> list[AuditEntry]:
+    """The record's history, oldest first, each entry with its old → new values."""
+    manager = get_history_manager_for_model(instance)
+    rows = list(
+        manager.filter(**{instance._meta.pk.attname: instance.pk})
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    entries: list[AuditEntry] = []
+    previous = None
+    for row in rows:
+        changes: list[FieldChange] = []
+        if previous is None:
+            for field in row.instance_type._meta.fields:
+                if field.attname in {"id"}:
+                    continue
+                if hasattr(row, field.attname):
+                    changes.append(FieldChange(field.verbose_name, "", _display(getattr(row, field.attname))))
+        else:
+            delta = row.diff_against(previous, foreign_keys_are_objs=False)
+            for change in delta.changes:
+                changes.append(FieldChange(change.field, _display(change.old), _display(change.new)))
+        entries.append(
+            AuditEntry(
+                when=row.history_date,
+                who=row.history_user.printed_name if row.history_user else "(unknown)",
+                action=_ACTIONS.get(row.history_type, row.history_type),
+                reason=row.history_change_reason or "",
+                changes=tuple(changes),
+                history_id=row.history_id,
+            )
+        )
+        previous = row
+    return entries
+
+
+CSV_HEADER = ["history_id", "when_utc", "who", "action", "reason", "field", "old", "new"]
+
+
+def audit_csv_rows(entries: list[AuditEntry]) -> Iterator[list[str]]:
+    yield CSV_HEADER
+    for entry in entries:
+        when = entry.when.astimezone(UTC).isoformat()
+        if not entry.changes:
+            yield [str(entry.history_id), when, entry.who, entry.action, entry.reason, "", "", ""]
+        for change in entry.changes:
+            yield [
+                str(entry.history_id),
+                when,
+                entry.who,
+                entry.action,
+                entry.reason,
+                change.field,
+                change.old,
+                change.new,
+            ]
+
+
+def audit_csv(entries: list[AuditEntry]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in audit_csv_rows(entries):
+        writer.writerow(row)
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""What the cleanroom makes: batches, flasks, culture events, release, product, dose and infusion."""

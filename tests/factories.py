@@ -1,0 +1,60 @@
+"""factory_boy factories: arrange a test in one line, through the services where a rule applies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group
+
+from lims.models import User
+from lims.roles import sync_roles
+from samples.models import Study
+
+DEMO_PASSWORD = "correct-horse-battery-7"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"person{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", DEMO_PASSWORD)
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+        if extracted:
+            if not Group.objects.filter(name=extracted).exists():
+                # Transactional tests flush the tables that the data migration filled.
+                sync_roles(django_apps)
+            self.groups.add(Group.objects.get(name=extracted))
+        if create:
+            self.save()
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+        django_get_or_create = ("code",)
+
+    code = "RA-MSC"
+    registry_id = "NCT03333681"
+    title = "MSC therapy in refractory rheumatoid arthritis"
+    phase = "1"
+    sponsor = "Mashhad University of Medical Sciences"
+    planned_enrolment = 15
+
+
+def subject_dates(age_years: int = 45, screening: dt.date | None = None) -> dict[str, dt.date]:
+    screening = screening or dt.date.today() - dt.timedelta(days=10)
+    return {
+        "date_of_birth": screening.replace(year=screening.year - age_years) - dt.timedelta(days=30),
+        "screening_date": screening,
+        "consent_date": screening - dt.timedelta(days=1),
+    }
