@@ -45,12 +45,6 @@ def require_reason(reason: str | None, *, what: str = "this change") -> str:
     return cleaned
 
 
-def stamp(instance: models.Model, *, acting_user: Any, reason: str) -> None:
-    """Tell the next save who is acting and why, before the history row is written."""
-    instance._history_user = acting_user  # type: ignore[attr-defined]
-    instance._change_reason = reason  # type: ignore[attr-defined]
-
-
 def save_audited(
     instance: models.Model,
     *,
@@ -58,8 +52,18 @@ def save_audited(
     reason: str,
     update_fields: Iterable[str] | None = None,
 ) -> None:
-    stamp(instance, acting_user=acting_user, reason=reason)
-    instance.save(update_fields=list(update_fields) if update_fields is not None else None)
+    """Save with who and why written into the history row.
+
+    The attributes django-simple-history reads are removed again after the save, so a later
+    save of the same object can never inherit this person or this reason.
+    """
+    instance._history_user = acting_user  # type: ignore[attr-defined]
+    instance._change_reason = reason  # type: ignore[attr-defined]
+    try:
+        instance.save(update_fields=list(update_fields) if update_fields is not None else None)
+    finally:
+        del instance._history_user  # type: ignore[attr-defined]
+        del instance._change_reason  # type: ignore[attr-defined]
 
 
 def history_models() -> list[type[models.Model]]:

@@ -4,9 +4,9 @@ A label is the only link between a physical tube, flask, bag or wristband and it
 a misread must never open the wrong record. The QR therefore carries ``S1.<code>.<MAC>``:
 
 * Only ``A-Z``, ``0-9``, ``-`` and ``.`` appear. A keyboard-wedge scanner "types" what it
-  reads, and these are the characters that land on the same keys on every common layout
-  (``/``, ``:`` and ``_`` do not). They are also all in the QR alphanumeric mode, which
-  keeps the symbol small enough for a 1-inch label.
+  reads as key presses, and these are the characters it types reliably whatever the keyboard
+  setting (``/``, ``:`` and ``_`` need Shift or move between layouts). They are also all in
+  the QR alphanumeric mode, which keeps the symbol small enough for a 1-inch label.
 * The MAC is an HMAC-SHA256 under ``settings.STROMA_LABEL_KEY``, cut to 80 bits. A code
   typed by hand, mistyped, or made up by someone outside the system does not verify, and
   any single-character substitution, insertion or deletion breaks either the shape or the
@@ -137,27 +137,31 @@ def qr_svg(payload: str) -> str:
     return svg
 
 
-def qr_png(payload: str, *, box_size: int = 8) -> bytes:
-    """PNG bytes (1-bit, ``box_size`` pixels per module, 4-module quiet zone) for places that cannot inline SVG.
+def _qr_image(payload: str, box_size: int) -> Image.Image:
+    """Greyscale image of the symbol with its quiet zone, drawn with Pillow straight from the module matrix.
 
-    Drawn with Pillow straight from the module matrix: the same pixels as qrcode's own PIL
-    image, in a fraction of the time, which matters for a sheet of 96 labels.
+    The same pixels as qrcode's own PIL image in a fraction of the time, which matters for a
+    sheet of 96 labels.
     """
     if box_size < 1:
         raise ValueError("box_size must be at least 1")
-    matrix = _qr(payload).get_matrix()  # includes the quiet zone
+    matrix = _qr(payload).get_matrix()
     size = len(matrix)
-    pixels = bytes(0 if dark else 255 for row in matrix for dark in row)
-    image = Image.frombytes("L", (size, size), pixels)
+    image = Image.frombytes("L", (size, size), bytes(0 if dark else 255 for row in matrix for dark in row))
     if box_size > 1:
         image = image.resize((size * box_size, size * box_size), Image.Resampling.NEAREST)
+    return image
+
+
+def qr_png(payload: str, *, box_size: int = 8) -> bytes:
+    """1-bit PNG, ``box_size`` pixels per module with a 4-module quiet zone, for places that cannot inline SVG."""
     buffer = io.BytesIO()
-    image.convert("1", dither=Image.Dither.NONE).save(buffer, format="PNG", optimize=False)
+    _qr_image(payload, box_size).convert("1", dither=Image.Dither.NONE).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
 def qr_png_data_uri(payload: str, *, box_size: int = 8) -> str:
-    """``data:`` URI of :func:`qr_png`, so HTML that must not fetch anything can still show the symbol."""
+    """``data:`` URI of :func:`qr_png`, for HTML that must not fetch anything (e-mail, the PDF sheet)."""
     return "data:image/png;base64," + base64.b64encode(qr_png(payload, box_size=box_size)).decode("ascii")
 
 
@@ -230,24 +234,29 @@ LABELS_PER_SHEET = SHEET_COLUMNS * SHEET_ROWS
 _SHEET_QR_BOX = 3
 
 # Layout choices are for speed as much as looks: WeasyPrint lays out floats and preformatted
-# lines several times faster than flex, grid, tables or absolute positioning, and SVG paths
-# are slower still than small PNGs. Fonts come from the system through fontconfig; no URL
-# is referenced, so rendering needs no network and cannot leak which labels are printed.
+# lines several times faster than flex, grid, tables or absolute positioning, SVG paths are
+# slower still than small PNGs, and only the lines that may need it are allowed to wrap.
+# Each label clips its content, so nothing can ever print onto the neighbouring label.
+# Fonts come from the system through fontconfig; no URL is referenced, so rendering needs no
+# network and cannot leak which labels are printed.
 _SHEET_CSS = """
 @page { size: A4; margin: 10mm 8mm; }
 body { margin: 0; font-family: "DejaVu Sans", "Liberation Sans", sans-serif; font-size: 6.5pt; line-height: 1.25; }
 .sheet { display: flow-root; break-after: page; }
 .sheet:last-child { break-after: auto; }
 .label { float: left; box-sizing: border-box; width: 48.5mm; height: 34.6mm; padding: 1.5mm; overflow: hidden;
-         white-space: pre-line; overflow-wrap: anywhere; }
+         white-space: pre; }
 .label img { float: left; width: 20mm; height: 20mm; margin-right: 1mm; image-rendering: pixelated; }
 .code { display: block; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-weight: bold;
-        font-size: 9pt; white-space: pre; }
+        font-size: 9pt; }
 .long { font-size: 6.5pt; }
-.statement { font-weight: bold; }
+.wrap { white-space: normal; overflow-wrap: anywhere; }
+.statement { white-space: normal; font-weight: bold; }
 """
 # The code runs across the top of the cell; longer than this it does not fit at 9 pt (32 fit at 6.5 pt).
 _LONG_CODE = 23
+# About this many characters fit on a line beside the QR; a longer line is allowed to wrap.
+_SIDE_LINE = 18
 # Beyond this the statement no longer fits beside and below the QR and would be cut off; a
 # regulatory statement is refused rather than printed in part.
 SHEET_STATEMENT_MAX = 110
@@ -257,16 +266,29 @@ def _one_line(value: str) -> str:
     return _CONTROL_RE.sub(" ", value).strip()
 
 
+def _side_line(text: str) -> str:
+    text = _one_line(text)
+    return f'<span class="wrap">{escape(text)}</span>' if len(text) > _SIDE_LINE else escape(text)
+
+
+def _sheet_qr(payload: str) -> str:
+    # Greyscale rather than 1-bit PNG: WeasyPrint embeds greyscale as it is, but converts
+    # 1-bit images to RGB first, which costs time and triples the data.
+    buffer = io.BytesIO()
+    _qr_image(payload, _SHEET_QR_BOX).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _cell_html(label: LabelText) -> str:
     code_class = "code long" if len(label.code) > _LONG_CODE else "code"
-    lines: list[str] = [escape(_one_line(label.kind))]
+    lines = [_side_line(label.kind)]
     if label.subject_code:
-        lines.append(f"Subject {escape(_one_line(label.subject_code))}")
+        lines.append(_side_line(f"Subject {label.subject_code}"))
     lines.append(label.date.isoformat())
     if label.statement:
         lines.append(f'<span class="statement">{escape(_one_line(label.statement))}</span>')
-    image = f'<img src="{qr_png_data_uri(label.payload, box_size=_SHEET_QR_BOX)}" alt="">'
     text = "\n".join(lines)
+    image = f'<img src="{_sheet_qr(label.payload)}" alt="">'
     return f'<div class="label"><span class="{code_class}">{escape(label.code)}</span>{image}{text}</div>'
 
 
@@ -305,21 +327,35 @@ _ZPL_TEXT_X = 185
 _ZPL_TEXT_WIDTH = ZPL_WIDTH_DOTS - _ZPL_TEXT_X - 8
 # Three lines of 18-dot text beside a 1-inch QR; a longer statement is refused, not cut off.
 ZPL_STATEMENT_MAX = 48
-# Font 0 glyphs are at most about 0.6 of the width parameter wide: the basis for narrowing
-# the font so that a line fits instead of running off the label.
+# Font 0 glyphs are about 0.6 of the width parameter wide: the basis for narrowing the font
+# so that a line fits instead of running off the label. Below 8 dots a glyph is no longer
+# legible, and a line that would need that is refused rather than cut off.
 _ZPL_GLYPH_RATIO = 0.6
+_ZPL_MIN_FONT_WIDTH = 8
 
 
 def _zpl_text(value: str) -> str:
-    """Field data for ``^FH_``: ``^`` and ``~`` would start a command and ``_`` is the hex marker."""
-    return _one_line(value).replace("_", "_5F").replace("^", "_5E").replace("~", "_7E")
+    """Field data for ``^FH_``, in plain ASCII.
+
+    ``^`` and ``~`` would start a command and ``_`` is the hex marker, so they are written as
+    hex; so is anything outside printable ASCII, as its UTF-8 bytes (the label is ``^CI28``),
+    which keeps the file safe to send as ASCII to any printer spooler.
+    """
+    out = []
+    for char in _one_line(value):
+        if " " <= char <= "~" and char not in "^~_":
+            out.append(char)
+        else:
+            out.extend(f"_{byte:02X}" for byte in char.encode("utf-8"))
+    return "".join(out)
 
 
 def _zpl_line(y: int, height: int, value: str) -> str:
-    """One line of text, its font narrowed (never below half its height) so that it fits the space."""
+    """One line of text, its font narrowed as far as needed for it to fit the space beside the QR."""
     text = _one_line(value)
-    fitted = int(_ZPL_TEXT_WIDTH / (_ZPL_GLYPH_RATIO * max(len(text), 1)))
-    width = max(height // 2, min(height, fitted))
+    width = min(height, int(_ZPL_TEXT_WIDTH / (_ZPL_GLYPH_RATIO * max(len(text), 1))))
+    if width < _ZPL_MIN_FONT_WIDTH:
+        raise ValueError(f"{text!r} is too long for one line of a 2 x 1 inch label")
     return f"^FO{_ZPL_TEXT_X},{y}^A0N,{height},{width}^FB{_ZPL_TEXT_WIDTH},1,0,L,0^FH_^FD{_zpl_text(text)}^FS"
 
 

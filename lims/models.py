@@ -205,3 +205,42 @@ class SignatureFailure(Audited):
 
     def __str__(self) -> str:
         return f"{self.username_entered}: {self.why}"
+
+
+class DeviationSource(models.TextChoices):
+    TRANSPORT = "transport", "Aspirate transport"
+    CONTAMINATION = "contamination", "Contamination"
+    OOS = "oos", "Out-of-specification result"
+    ENVIRONMENT = "environment", "Environmental monitoring excursion"
+    CULTURE = "culture", "Culture problem"
+    OTHER = "other", "Other"
+
+
+class DeviationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed by QA"
+
+
+class Deviation(Audited):
+    """A departure from the protocol or specification that QA must assess and close before release."""
+
+    code = models.CharField(max_length=24, unique=True)
+    source = models.CharField(max_length=16, choices=DeviationSource.choices)
+    status = models.CharField(max_length=8, choices=DeviationStatus.choices, default=DeviationStatus.OPEN)
+    description = models.TextField()
+    subject_code = models.CharField(max_length=32, blank=True)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar = ["-opened_at"]
+        indexes: ClassVar = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["status", "opened_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.get_status_display()})"

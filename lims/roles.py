@@ -16,39 +16,54 @@ LAB_MANAGER = "Lab manager"
 ROLES = (OPERATOR, QA, CLINICIAN, LAB_MANAGER)
 
 # Permissions by role, as "app_label.codename". Later capabilities add their own lines here.
+_VIEW_SAMPLES = {
+    "samples.view_study",
+    "samples.view_protocolversion",
+    "samples.view_subject",
+    "samples.view_aspirate",
+    "samples.view_followupsample",
+    "samples.view_assayresult",
+    "samples.view_diseaseactivity",
+}
+_EVERYONE = {"lims.view_audit_trail", "lims.view_label", *_VIEW_SAMPLES}
+
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    OPERATOR: {
-        "lims.view_audit_trail",
+    OPERATOR: _EVERYONE
+    | {
         "lims.add_custodyevent",
-        "lims.view_label",
-        "samples.view_subject",
+        "samples.receive_aspirate",
     },
-    QA: {
-        "lims.view_audit_trail",
-        "lims.view_label",
+    QA: _EVERYONE
+    | {
         "lims.view_scanattempt",
         "lims.view_signaturefailure",
-        "samples.view_subject",
+        "lims.view_deviation",
         "lims.sign_witnessed",
     },
-    CLINICIAN: {
-        "lims.view_audit_trail",
+    CLINICIAN: _EVERYONE
+    | {
         "lims.add_custodyevent",
-        "lims.view_label",
-        "samples.view_subject",
+        "lims.sign_witnessed",
         "samples.add_subject",
-        "lims.sign_witnessed",
+        "samples.confirm_eligibility",
+        "samples.withdraw_subject",
+        "samples.add_aspirate",
+        "samples.add_followupsample",
+        "samples.add_assayresult",
+        "samples.add_diseaseactivity",
     },
-    LAB_MANAGER: {
-        "lims.view_audit_trail",
+    LAB_MANAGER: _EVERYONE
+    | {
         "lims.add_custodyevent",
-        "lims.view_label",
         "lims.view_scanattempt",
         "lims.view_signaturefailure",
-        "samples.view_subject",
-        "samples.add_subject",
-        "samples.view_study",
+        "lims.view_deviation",
         "lims.sign_witnessed",
+        "samples.add_study",
+        "samples.add_protocolversion",
+        "samples.approve_protocolversion",
+        "samples.withdraw_subject",
+        "samples.add_assayresult",
     },
 }
 

@@ -12,9 +12,19 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from lims import labels
-from lims.audit import require_reason, save_audited, stamp, system_user
+from lims.audit import require_reason, save_audited, system_user
+from lims.db import serialize_on
 from lims.errors import DomainError
-from lims.models import ContainerCondition, CustodyEvent, Label, LabelKind, ScanAttempt, ScanOutcome
+from lims.models import (
+    ContainerCondition,
+    CustodyEvent,
+    Deviation,
+    DeviationSource,
+    Label,
+    LabelKind,
+    ScanAttempt,
+    ScanOutcome,
+)
 from lims.notifications import enqueue_on_commit, notify_role
 from lims.roles import QA, require_permission
 
@@ -35,8 +45,7 @@ def label_create(*, item: models.Model, kind: str, code: str, subject_code: str,
         subject_code=subject_code,
         created_by=acting_user,
     )
-    stamp(label, acting_user=acting_user, reason=f"label {code} issued")
-    label.save()
+    save_audited(label, acting_user=acting_user, reason=f"label {code} issued")
     return label
 
 
@@ -73,13 +82,26 @@ def scan_resolve(*, payload: str, acting_user: Any) -> ScanResult:
         error = "" if label else _UNKNOWN.format(code=code)
     with transaction.atomic():
         attempt = ScanAttempt(payload=cleaned or "(empty)", outcome=outcome, label=label, scanned_by=acting_user)
-        stamp(attempt, acting_user=acting_user, reason=f"scan: {outcome}")
-        attempt.save()
+        save_audited(attempt, acting_user=acting_user, reason=f"scan: {outcome}")
         if outcome in {ScanOutcome.FORGED, ScanOutcome.UNKNOWN}:
             from lims.tasks import report_scan_to_qa
 
             enqueue_on_commit(report_scan_to_qa, attempt.pk)
     return ScanResult(attempt=attempt, label=label, error=error)
+
+
+def require_scanned(*, payload: str, expected_code: str, acting_user: Any) -> Label:
+    """A step on a physical item starts by scanning it: the scan is recorded and must be that item."""
+    result = scan_resolve(payload=payload, acting_user=acting_user)
+    if result.label is None:
+        raise DomainError(result.error, code="bad_scan")
+    if result.label.code != expected_code:
+        raise DomainError(
+            f"You scanned {result.label.code}, but this step is for {expected_code}. "
+            "Scan the label of the item in your hands.",
+            code="wrong_item",
+        )
+    return result.label
 
 
 def scan_report_to_qa(*, scan_attempt_id: int) -> bool:
@@ -158,10 +180,32 @@ def custody_record(
             note=note.strip(),
             recorded_by=acting_user,
         )
-        stamp(
+        save_audited(
             event,
             acting_user=acting_user,
             reason=require_reason(f"custody hand-over {handed_over_by} → {received_by} at {location}"),
         )
-        event.save()
     return event
+
+
+def deviation_open(
+    *, record: models.Model, source: str, description: str, acting_user: Any, subject_code: str = ""
+) -> Deviation:
+    """Open a deviation for QA; called inside the transaction of the step that found it."""
+    if source not in DeviationSource.values:
+        raise DomainError(f"Unknown deviation source {source!r}.")
+    year = timezone.now().year
+    serialize_on(f"deviation-numbering-{year}")
+    last = Deviation.objects.filter(code__startswith=f"DEV-{year}-").order_by("-code").first()
+    number = int(last.code.rsplit("-", 1)[1]) + 1 if last else 1
+    deviation = Deviation(
+        code=f"DEV-{year}-{number:04d}",
+        source=source,
+        description=description,
+        subject_code=subject_code,
+        content_type=ContentType.objects.get_for_model(record),
+        object_id=record.pk,
+        opened_by=acting_user,
+    )
+    save_audited(deviation, acting_user=acting_user, reason=f"deviation opened: {description[:200]}")
+    return deviation

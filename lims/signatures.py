@@ -22,7 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.utils import timezone
 
-from lims.audit import require_reason, stamp
+from lims.audit import require_reason, save_audited
 from lims.errors import DomainError
 from lims.models import Signature, SignatureFailure, SignatureMeaning
 
@@ -96,8 +96,7 @@ def _record_failure(*, acting_user: Any, username: str, record: models.Model, me
             meaning=meaning if meaning in SignatureMeaning.values else SignatureMeaning.REVIEWED,
             why=why,
         )
-        stamp(failure, acting_user=acting_user, reason=why)
-        failure.save()
+        save_audited(failure, acting_user=acting_user, reason=why)
 
 
 def authenticate_signer(
@@ -191,8 +190,7 @@ def signature_apply(*, record: models.Model, signer: Any, meaning: str, reason: 
             signed_at=signed_at,
         ),
     )
-    stamp(signature, acting_user=signer, reason=f"signed: {SignatureMeaning(meaning).label}")
-    signature.save()
+    save_audited(signature, acting_user=signer, reason=f"signed: {SignatureMeaning(meaning).label}")
     return signature
 
 

@@ -18,7 +18,7 @@ from lims.errors import DomainError
 from lims.forms import CustodyForm, SignatureForm
 from lims.models import Label, ScanAttempt
 from lims.selectors import label_item_context
-from lims.services import custody_record
+from lims.services import custody_record, require_scanned
 from lims.signatures import SIGNABLE, SignatureRequest, record_sign, signatures_for
 
 
@@ -65,12 +65,9 @@ def custody_new(request: HttpRequest, code: str) -> HttpResponse:
     form = CustodyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            scanned = labels.verify_payload(form.cleaned_data["scanned_payload"])
-            if scanned != label.code:
-                raise DomainError(
-                    f"You scanned {scanned}, but this hand-over is for {label.code}. "
-                    "Scan the label of the item in your hands."
-                )
+            require_scanned(
+                payload=form.cleaned_data["scanned_payload"], expected_code=label.code, acting_user=request.user
+            )
             custody_record(
                 label=label,
                 acting_user=request.user,

@@ -17,7 +17,7 @@ from django.db import connection
 from lims.roles import CLINICIAN, LAB_MANAGER, OPERATOR, QA
 from samples.models import Subject
 from samples.services import subject_register
-from tests.factories import DEMO_PASSWORD, StudyFactory, UserFactory, subject_dates
+from tests.factories import DEMO_PASSWORD, UserFactory, approved_study, subject_dates
 
 REQUIRE_INTEGRATION = os.environ.get("STROMA_REQUIRE_INTEGRATION") == "1"
 
@@ -73,8 +73,9 @@ def outsider(db: Any) -> Any:
 
 
 @pytest.fixture
-def study(db: Any) -> Any:
-    return StudyFactory()
+def study(lab_manager: Any, password: str) -> Any:
+    """NCT03333681 with its reference protocol, approved by the lab manager's signature."""
+    return approved_study(lab_manager, password)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import factory
 from django.apps import apps as django_apps
@@ -10,9 +12,12 @@ from django.contrib.auth.models import Group
 
 from lims.models import User
 from lims.roles import sync_roles
+from lims.signatures import SignatureRequest
 from samples.models import Study
+from samples.services import protocol_approve, study_create
 
 DEMO_PASSWORD = "correct-horse-battery-7"
+REFERENCE = Path(__file__).resolve().parents[1] / "samples" / "data" / "nct03333681-protocol.json"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -38,17 +43,21 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save()
 
 
-class StudyFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Study
-        django_get_or_create = ("code",)
-
-    code = "RA-MSC"
-    registry_id = "NCT03333681"
-    title = "MSC therapy in refractory rheumatoid arthritis"
-    phase = "1"
-    sponsor = "Mashhad University of Medical Sciences"
-    planned_enrolment = 15
+def approved_study(lab_manager: User, password: str) -> Study:
+    """The demo study, created and approved through the services as the lab manager would."""
+    existing = Study.objects.filter(code="RA-MSC").first()
+    if existing is not None:
+        return existing
+    data = json.loads(REFERENCE.read_text())
+    protocol = study_create(acting_user=lab_manager, data=data, reason="study set up for the test")
+    protocol_approve(
+        protocol=protocol,
+        acting_user=lab_manager,
+        signature=SignatureRequest(
+            username=lab_manager.username, password=password, meaning="approved", reason="protocol approved"
+        ),
+    )
+    return protocol.study
 
 
 def subject_dates(age_years: int = 45, screening: dt.date | None = None) -> dict[str, dt.date]:

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from lims.labels import label_payload
 from lims.models import CustodyEvent
+from samples.services import subject_register
+from tests.factories import subject_dates
 
 
 @pytest.fixture
@@ -42,11 +44,12 @@ def test_a_hand_over_is_recorded_and_shown_on_the_items_timeline(client, clinici
 
 
 def test_scanning_another_items_label_is_refused(client, clinician, subject, form, study):
+    other = subject_register(study=study, acting_user=clinician, sex="F", **subject_dates())
     client.force_login(clinician)
-    form["scanned_payload"] = label_payload("WB-RAMSC-999")
+    form["scanned_payload"] = label_payload(f"WB-{other.code}")
     response = client.post(_url(subject), form)
     assert response.status_code == 400
-    assert "this hand-over is for" in response.content.decode()
+    assert f"You scanned WB-{other.code}, but this step is for WB-{subject.code}" in response.content.decode()
     assert CustodyEvent.objects.count() == 0
 
 

@@ -1,0 +1,18 @@
+"""Small database helpers shared by the services."""
+
+from __future__ import annotations
+
+import zlib
+
+from django.db import connection
+
+
+def serialize_on(name: str) -> None:
+    """Hold a transaction-scoped lock named ``name``, so that numbering sequences never collide.
+
+    On PostgreSQL this is an advisory lock released at commit or rollback; SQLite already
+    serialises writers, so there is nothing to take. Call it inside ``transaction.atomic``.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(name.encode())])
