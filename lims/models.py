@@ -50,6 +50,7 @@ class LabelKind(models.TextChoices):
     QC_SAMPLE = "QC", "QC sample"
     PRODUCT = "PB", "Product bag"
     BLOOD = "BL", "Blood sample"
+    REAGENT_LOT = "RL", "Reagent lot"
 
 
 class Label(Audited):

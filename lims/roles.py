@@ -25,13 +25,23 @@ _VIEW_SAMPLES = {
     "samples.view_assayresult",
     "samples.view_diseaseactivity",
 }
-_EVERYONE = {"lims.view_audit_trail", "lims.view_label", *_VIEW_SAMPLES}
+_VIEW_MANUFACTURING = {
+    "manufacturing.view_batch",
+    "manufacturing.view_flask",
+    "manufacturing.view_cultureevent",
+    "manufacturing.view_reagentlot",
+    "manufacturing.view_harvest",
+}
+_EVERYONE = {"lims.view_audit_trail", "lims.view_label", *_VIEW_SAMPLES, *_VIEW_MANUFACTURING}
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     OPERATOR: _EVERYONE
     | {
         "lims.add_custodyevent",
         "samples.receive_aspirate",
+        "manufacturing.add_batch",
+        "manufacturing.add_cultureevent",
+        "manufacturing.add_reagentlot",
     },
     QA: _EVERYONE
     | {
@@ -39,6 +49,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "lims.view_signaturefailure",
         "lims.view_deviation",
         "lims.sign_witnessed",
+        "manufacturing.release_reagentlot",
+        "manufacturing.recall_reagentlot",
     },
     CLINICIAN: _EVERYONE
     | {
@@ -64,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "samples.approve_protocolversion",
         "samples.withdraw_subject",
         "samples.add_assayresult",
+        "manufacturing.add_reagentlot",
     },
 }
 

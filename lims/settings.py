@@ -125,6 +125,11 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 STROMA_SIGNATURE_FAILURE_LIMIT = env_int("STROMA_SIGNATURE_FAILURE_LIMIT", 5)
 STROMA_SIGNATURE_LOCK_MINUTES = env_int("STROMA_SIGNATURE_LOCK_MINUTES", 15)
 
+# Culture: the most cells a vessel can plausibly hold per cm², and how late an entry may be
+# recorded before it counts as backdated and needs a reason.
+STROMA_MAX_CELLS_PER_CM2 = env_int("STROMA_MAX_CELLS_PER_CM2", 100_000)
+STROMA_BACKDATE_GRACE_MINUTES = env_int("STROMA_BACKDATE_GRACE_MINUTES", 15)
+
 # Labels: the QR payload carries an HMAC under this key (derived from SECRET_KEY if unset).
 STROMA_LABEL_KEY = env_str("STROMA_LABEL_KEY", "") or SECRET_KEY
 

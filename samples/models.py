@@ -88,6 +88,11 @@ class ProtocolVersion(Audited):
     p0_density_max_per_cm2 = models.PositiveIntegerField(default=200_000)
     passage_density_min_per_cm2 = models.PositiveIntegerField(default=1_000)
     passage_density_max_per_cm2 = models.PositiveIntegerField(default=5_000)
+    allowed_vessel_types = models.CharField(
+        max_length=200,
+        default="T25,T75,T175,T225,CellSTACK-1,CellSTACK-2,CellSTACK-5",
+        help_text="Comma-separated vessel type names the study allows.",
+    )
     # Aspirate transport limits.
     max_hours_collection_to_receipt = models.DecimalField(max_digits=5, decimal_places=1, default=Decimal("24.0"))
     transport_temp_min_c = models.DecimalField(max_digits=4, decimal_places=1, default=Decimal("15.0"))
@@ -131,6 +136,10 @@ class ProtocolVersion(Audited):
 
     def __str__(self) -> str:
         return f"{self.study.code} protocol v{self.version} ({self.get_status_display()})"
+
+    @property
+    def vessel_types(self) -> set[str]:
+        return {v.strip() for v in self.allowed_vessel_types.split(",") if v.strip()}
 
     @property
     def sexes(self) -> set[str]:

@@ -1,0 +1,1 @@
+"""State changes of the manufacturing app, by sub-domain: reagent lots and culture."""
