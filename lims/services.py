@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -27,6 +27,7 @@ from lims.models import (
 )
 from lims.notifications import enqueue_on_commit, notify_role
 from lims.roles import QA, require_permission
+from lims.values import number
 
 # A clock a minute or two ahead on a tablet must not make a real hand-over "in the future".
 CLOCK_SKEW = timedelta(minutes=5)
@@ -132,10 +133,7 @@ def scan_report_to_qa(*, scan_attempt_id: int) -> bool:
 
 
 def _temperature(value: object) -> Decimal:
-    try:
-        temperature = Decimal(str(value)).quantize(Decimal("0.1"))
-    except (InvalidOperation, ValueError) as exc:
-        raise DomainError("Temperature must be a number in °C, e.g. 21.5.") from exc
+    temperature = number(value, "The temperature (°C)").quantize(Decimal("0.1"))
     if not Decimal("-200") <= temperature <= Decimal("60"):
         raise DomainError(f"A temperature of {temperature} °C is not physically plausible for a hand-over.")
     return temperature

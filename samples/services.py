@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
@@ -21,6 +21,7 @@ from lims.models import ContainerCondition, DeviationSource, Label, LabelKind
 from lims.roles import require_permission
 from lims.services import CLOCK_SKEW, custody_record, deviation_open, label_create, require_scanned
 from lims.signatures import SignatureRequest, authenticate_signer, signature_apply
+from lims.values import number
 from samples.calculations import age_in_whole_years, das28_category, das28_esr
 from samples.models import (
     ASPIRATE_TRANSITIONS,
@@ -53,16 +54,6 @@ def _require_transition(transitions: dict[str, set[str]], current: str, target: 
 def _not_in_future(moment: dt.datetime, what: str) -> None:
     if moment > timezone.now() + CLOCK_SKEW:
         raise DomainError(f"{what} cannot be in the future.")
-
-
-def _decimal(value: object, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise DomainError(f"{what} must be a number.") from exc
-    if not number.is_finite():
-        raise DomainError(f"{what} must be a number.")
-    return number
 
 
 # --- Studies and protocols -----------------------------------------------------------------
@@ -379,7 +370,7 @@ def aspirate_collect(
 ) -> Aspirate:
     """Register a bone marrow aspirate and label its tube with the subject's chain-of-identity code."""
     require_permission(acting_user, "samples.add_aspirate", action="register aspirates")
-    volume = _decimal(volume_ml, "The volume")
+    volume = number(volume_ml, "The volume")
     if not Decimal("0.1") <= volume <= Decimal("500"):
         raise DomainError(f"A volume of {volume} mL is not plausible for a bone marrow aspirate (0.1–500 mL).")
     _not_in_future(collected_at, "The collection time")
@@ -388,11 +379,11 @@ def aspirate_collect(
         _require_active_subject(locked, "aspirate collection")
         if timezone.localtime(collected_at).date() < locked.consent_date:
             raise DomainError("The aspirate cannot be collected before the subject's consent date.")
-        number = locked.aspirates.count() + 1
+        sequence = locked.aspirates.count() + 1
         aspirate = Aspirate(
             subject=locked,
             protocol=locked.protocol,
-            code=f"AS-{locked.code}-{number}",
+            code=f"AS-{locked.code}-{sequence}",
             collected_at=collected_at,
             collected_by=acting_user,
             site=site.strip() or "posterior iliac crest",
@@ -497,7 +488,7 @@ def aspirate_receive(
     """Receive the tube in the cleanroom by scanning it; outside the limits it is never silently accepted."""
     require_permission(acting_user, "samples.receive_aspirate", action="receive aspirates")
     require_scanned(payload=scanned_payload, expected_code=aspirate.code, acting_user=acting_user)
-    temperature = _decimal(temperature_c, "The temperature")
+    temperature = number(temperature_c, "The temperature")
     _not_in_future(received_at, "The receipt time")
     if decision not in ReceiptDecision.values:
         raise DomainError("Choose accept, accept with a deviation, or reject.")
@@ -599,12 +590,12 @@ def assay_result_record(
 ) -> AssayResult:
     """Enter a result; a second entry for the same analyte is a correction and needs a reason."""
     require_permission(acting_user, "samples.add_assayresult", action="enter assay results")
-    number = _decimal(value, f"{analyte.name}")
-    if (analyte.min_value is not None and number < analyte.min_value) or (
-        analyte.max_value is not None and number > analyte.max_value
+    measured = number(value, f"{analyte.name}")
+    if (analyte.min_value is not None and measured < analyte.min_value) or (
+        analyte.max_value is not None and measured > analyte.max_value
     ):
         raise DomainError(
-            f"{analyte.name} of {number} {analyte.unit} is outside its possible range "
+            f"{analyte.name} of {measured} {analyte.unit} is outside its possible range "
             f"({analyte.min_value}–{analyte.max_value} {analyte.unit})."
         )
     with transaction.atomic():
@@ -613,11 +604,11 @@ def assay_result_record(
             raise DomainError(f"{analyte.name} is not an analyte of {locked.subject.code}'s protocol version.")
         result = locked.results.filter(analyte=analyte).first()
         if result is None:
-            result = AssayResult(sample=locked, analyte=analyte, value=number, entered_by=acting_user)
+            result = AssayResult(sample=locked, analyte=analyte, value=measured, entered_by=acting_user)
             save_audited(result, acting_user=acting_user, reason=f"{analyte.name} result entered")
-        elif result.value != number:
+        elif result.value != measured:
             why = require_reason(reason, what=f"correcting the {analyte.name} result")
-            result.value, result.entered_by, result.entered_at = number, acting_user, timezone.now()
+            result.value, result.entered_by, result.entered_at = measured, acting_user, timezone.now()
             save_audited(result, acting_user=acting_user, reason=f"corrected: {why}")
     return result
 
@@ -636,7 +627,7 @@ def disease_activity_record(
 ) -> DiseaseActivity:
     """Record joint counts, ESR and the patient's VAS; DAS28-ESR and its category are stored with them."""
     require_permission(acting_user, "samples.add_diseaseactivity", action="record disease activity")
-    esr = _decimal(esr_mm_h, "ESR")
+    esr = number(esr_mm_h, "ESR")
     try:
         score = das28_esr(tender=tender, swollen=swollen, esr_mm_h=esr, patient_vas_mm=patient_vas_mm)
     except ValueError as exc:
@@ -759,7 +750,7 @@ def study_create(*, acting_user: Any, data: dict[str, Any], reason: str) -> Prot
                     primary_endpoint=visit.get("primary_endpoint", False),
                 )
             )
-        for number, analyte in enumerate(data["follow_up"]["analytes"], start=1):
+        for position, analyte in enumerate(data["follow_up"]["analytes"], start=1):
             low, high = analyte.get("range", [0, None])
             children.append(
                 Analyte(
@@ -770,7 +761,7 @@ def study_create(*, acting_user: Any, data: dict[str, Any], reason: str) -> Prot
                     min_value=low,
                     max_value=high,
                     primary=analyte.get("primary", False),
-                    position=number,
+                    position=position,
                 )
             )
         for child in children:

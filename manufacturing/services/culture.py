@@ -23,6 +23,7 @@ from lims.errors import DomainError
 from lims.models import DeviationSource, LabelKind
 from lims.roles import require_permission
 from lims.services import CLOCK_SKEW, deviation_open, label_create
+from lims.values import cell_count, percent, positive
 from manufacturing.calculations import density_per_cm2, doubling_time_hours, population_doublings
 from manufacturing.models import (
     BATCH_TRANSITIONS,
@@ -60,36 +61,6 @@ def _event_time(
     if moment < now - dt.timedelta(minutes=settings.STROMA_BACKDATE_GRACE_MINUTES) and not backdate_reason.strip():
         raise DomainError("This entry is backdated; give the reason it is recorded late.", code="reason_required")
     return moment
-
-
-def _count(value: object, what: str) -> int:
-    try:
-        number = int(str(value).replace(" ", "").replace(",", ""))
-    except ValueError as exc:
-        raise DomainError(f"{what} must be a whole number of cells.") from exc
-    if number <= 0:
-        raise DomainError(f"{what} must be above zero.")
-    return number
-
-
-def _percent(value: object, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise DomainError(f"{what} must be a percentage.") from exc
-    if not number.is_finite() or not Decimal(0) <= number <= Decimal(100):
-        raise DomainError(f"{what} must be between 0 and 100 %, not {value} %.")
-    return number
-
-
-def _positive(value: object, what: str, unit: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError as exc:
-        raise DomainError(f"{what} must be a number of {unit}.") from exc
-    if not number.is_finite() or number <= 0:
-        raise DomainError(f"{what} must be above 0 {unit}.")
-    return number
 
 
 def _require_lots(lots: Sequence[ReagentLot], *, on: dt.date, needed: str) -> list[ReagentLot]:
@@ -191,8 +162,8 @@ def batch_start(
 ) -> Batch:
     """Open a batch from an accepted aspirate, under the subject's protocol version."""
     require_permission(acting_user, "manufacturing.add_batch", action="start batches")
-    cells = _count(mnc_total_cells, "The mononuclear cell count")
-    viability = _percent(mnc_viability_percent, "MNC viability")
+    cells = cell_count(mnc_total_cells, "The mononuclear cell count")
+    viability = percent(mnc_viability_percent, "MNC viability")
     with transaction.atomic():
         locked = Aspirate.objects.select_for_update().select_related("subject").get(pk=aspirate.pk)
         if locked.status not in {AspirateStatus.ACCEPTED, AspirateStatus.ACCEPTED_WITH_DEVIATION}:
@@ -273,7 +244,7 @@ def _new_flask(
         passage_number=passage_number,
         seeded_at=at,
         cells_seeded=cells,
-        medium_volume_ml=_positive(seeding.medium_volume_ml, "The medium volume", "mL"),
+        medium_volume_ml=positive(seeding.medium_volume_ml, "The medium volume", "mL"),
         seeding_density_per_cm2=density,
         density_warning_reason=density_reason,
         cumulative_pd_at_seeding=cumulative_pd,
@@ -297,7 +268,7 @@ def batch_seed(
 ) -> list[Flask]:
     """Seed the mononuclear cells at P0 into N flasks: day 0 of the culture."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
-    cells = _count(seeding.cells_per_flask, "Cells per flask")
+    cells = cell_count(seeding.cells_per_flask, "Cells per flask")
     if not 1 <= int(flask_count) <= 50:
         raise DomainError("Seed between 1 and 50 flasks at once.")
     with transaction.atomic():
@@ -372,7 +343,7 @@ def flask_feed(
 ) -> CultureEvent:
     """A medium change, with the medium and supplement lots used."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
-    volume = _positive(volume_ml, "The medium volume", "mL")
+    volume = positive(volume_ml, "The medium volume", "mL")
     with transaction.atomic():
         replay = _replayed(client_token, flask, EventKind.FEED)
         if replay:
@@ -415,7 +386,7 @@ def flask_observe(
 ) -> CultureEvent:
     """Confluence, morphology and signs of contamination; contamination quarantines the flask for QA."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
-    confluence = _percent(observation.confluence_percent, "Confluence")
+    confluence = percent(observation.confluence_percent, "Confluence")
     if not observation.morphology_ok and not observation.note.strip():
         raise DomainError("Describe what is wrong with the morphology in the note.")
     with transaction.atomic():
@@ -491,11 +462,11 @@ def flask_passage(
 ) -> CultureEvent:
     """Detach, count and reseed into children at the next passage number; the parent is closed."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
-    total = _count(passage.total_cells, "The total cell count")
-    viable = _count(passage.viable_cells, "The viable cell count")
+    total = cell_count(passage.total_cells, "The total cell count")
+    viable = cell_count(passage.viable_cells, "The viable cell count")
     if viable > total:
         raise DomainError(f"{viable:,} viable cells is more than the {total:,} counted: viability would be over 100 %.")
-    cells_per_child = _count(passage.seeding.cells_per_flask, "Cells per new flask")
+    cells_per_child = cell_count(passage.seeding.cells_per_flask, "Cells per new flask")
     if not 1 <= passage.children <= 40:
         raise DomainError("Seed between 1 and 40 new flasks.")
     if cells_per_child * passage.children > viable:
@@ -610,9 +581,9 @@ def batch_harvest(
 ) -> Harvest:
     """Pool every flask in culture into the batch harvest; quarantined flasks must be decided first."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
-    cells = _count(viable_cells, "The viable cell count")
-    viability = _percent(viability_percent, "Viability")
-    volume = _positive(volume_ml, "The harvest volume", "mL")
+    cells = cell_count(viable_cells, "The viable cell count")
+    viability = percent(viability_percent, "Viability")
+    volume = positive(volume_ml, "The harvest volume", "mL")
     with transaction.atomic():
         locked = Batch.objects.select_for_update().select_related("subject").get(pk=batch.pk)
         if BatchStatus.HARVESTED not in BATCH_TRANSITIONS[locked.status]:
