@@ -1,4 +1,4 @@
-"""What the cleanroom makes: batches and their flasks, culture events and the reagent lots they used."""
+"""Culture: batches and their flasks, culture events and the reagent lots they used."""
 
 from __future__ import annotations
 
@@ -11,6 +11,25 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lims.models import Audited
+
+__all__ = [
+    "BATCH_TRANSITIONS",
+    "Batch",
+    "BatchStatus",
+    "CultureEvent",
+    "EventKind",
+    "FLASK_TRANSITIONS",
+    "Flask",
+    "FlaskStatus",
+    "Harvest",
+    "LOT_TRANSITIONS",
+    "LotStatus",
+    "Reagent",
+    "ReagentCategory",
+    "ReagentLot",
+    "ReagentUse",
+    "VesselType",
+]
 
 Q = models.Q
 F = models.F
