@@ -26,6 +26,11 @@ _VIEW_SAMPLES = {
     "samples.view_diseaseactivity",
 }
 _VIEW_MANUFACTURING = {
+    "manufacturing.view_specification",
+    "manufacturing.view_qcresult",
+    "manufacturing.view_qcsample",
+    "manufacturing.view_processingsession",
+    "manufacturing.view_emreading",
     "manufacturing.view_batch",
     "manufacturing.view_flask",
     "manufacturing.view_cultureevent",
@@ -42,6 +47,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "manufacturing.add_batch",
         "manufacturing.add_cultureevent",
         "manufacturing.add_reagentlot",
+        "manufacturing.enter_qcresult",
     },
     QA: _EVERYONE
     | {
@@ -51,6 +57,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "lims.sign_witnessed",
         "manufacturing.release_reagentlot",
         "manufacturing.recall_reagentlot",
+        "manufacturing.approve_specification",
+        "manufacturing.enter_qcresult",
+        "manufacturing.decide_release",
+        "manufacturing.close_deviation",
+        "manufacturing.view_deviationclosure",
     },
     CLINICIAN: _EVERYONE
     | {

@@ -14,15 +14,15 @@ from lims.models import Audited
 
 __all__ = [
     "BATCH_TRANSITIONS",
+    "FLASK_TRANSITIONS",
+    "LOT_TRANSITIONS",
     "Batch",
     "BatchStatus",
     "CultureEvent",
     "EventKind",
-    "FLASK_TRANSITIONS",
     "Flask",
     "FlaskStatus",
     "Harvest",
-    "LOT_TRANSITIONS",
     "LotStatus",
     "Reagent",
     "ReagentCategory",
@@ -123,13 +123,21 @@ class BatchStatus(models.TextChoices):
     ISOLATED = "isolated", "Isolated (not yet seeded)"
     IN_CULTURE = "in_culture", "In culture"
     HARVESTED = "harvested", "Harvested"
+    RELEASE_TESTING = "release_testing", "In release testing"
+    CONDITIONALLY_RELEASED = "conditional", "Conditionally released (sterility pending)"
+    RELEASED = "released", "Released by QA"
+    REJECTED = "rejected", "Rejected by QA"
     TERMINATED = "terminated", "Terminated"
 
 
 BATCH_TRANSITIONS: dict[str, set[str]] = {
     BatchStatus.ISOLATED: {BatchStatus.IN_CULTURE, BatchStatus.TERMINATED},
     BatchStatus.IN_CULTURE: {BatchStatus.HARVESTED, BatchStatus.TERMINATED},
-    BatchStatus.HARVESTED: set(),
+    BatchStatus.HARVESTED: {BatchStatus.RELEASE_TESTING, BatchStatus.TERMINATED},
+    BatchStatus.RELEASE_TESTING: {BatchStatus.RELEASED, BatchStatus.CONDITIONALLY_RELEASED, BatchStatus.REJECTED},
+    BatchStatus.CONDITIONALLY_RELEASED: {BatchStatus.RELEASED, BatchStatus.REJECTED},
+    BatchStatus.RELEASED: {BatchStatus.REJECTED},
+    BatchStatus.REJECTED: set(),
     BatchStatus.TERMINATED: set(),
 }
 
@@ -148,6 +156,19 @@ class Batch(Audited):
     mnc_total_cells = models.PositiveBigIntegerField("mononuclear cells counted")
     mnc_viability_percent = models.DecimalField("MNC viability (%)", max_digits=4, decimal_places=1)
     seeded_at = models.DateTimeField(null=True, blank=True, help_text="Culture day 0.")
+    specification = models.ForeignKey(
+        "manufacturing.Specification",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="batches",
+        help_text="The specification version in force when release testing began, frozen here.",
+    )
+    testing_started_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    needs_rereview = models.BooleanField(
+        default=False, help_text="Set when a record of a released batch changes; QA must review again."
+    )
 
     class Meta:
         verbose_name_plural = "batches"
@@ -165,6 +186,22 @@ class Batch(Audited):
 
     def get_absolute_url(self) -> str:
         return reverse("manufacturing:batch-detail", args=[self.lot_number])
+
+    def signature_content(self) -> dict[str, object]:
+        """What a release signature covers: the batch, its harvest and every QC result with its flag."""
+        harvest = getattr(self, "harvest", None)
+        return {
+            "lot_number": self.lot_number,
+            "subject": self.subject_id,
+            "specification": self.specification_id,
+            "harvest": None
+            if harvest is None
+            else (harvest.viable_cells, harvest.viability_percent, harvest.volume_ml),
+            "results": [
+                (r.criterion_id, r.numeric_value, r.qualifier, r.qualitative_outcome, r.unit, r.flag, r.status)
+                for r in self.qc_results.order_by("id")
+            ],
+        }
 
     def culture_day(self, at: object = None) -> int | None:
         """Whole days since seeding (day 0), in the site's calendar."""

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
-from manufacturing.models import Batch, Flask, Reagent, ReagentLot, VesselType
-from manufacturing.services.culture import Seeding, batch_seed, batch_start
+from lims.signatures import SignatureRequest
+from manufacturing.models import Batch, Flask, Reagent, ReagentLot, Specification, VesselType
+from manufacturing.services.culture import Seeding, batch_harvest, batch_seed, batch_start
+from manufacturing.services.release import (
+    ResultEntry,
+    criteria_from_reference,
+    qc_result_record,
+    specification_approve,
+    specification_create,
+)
 from manufacturing.services.lots import reagent_lot_receive, reagent_lot_release
 from samples.models import Aspirate
 from samples.services import aspirate_receive
@@ -76,3 +86,46 @@ def seeded_flasks(
         lots=lots,
         seeding=Seeding(vessel_type=vessel(vessel_name), cells_per_flask=cells, medium_volume_ml="15"),
     )
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "samples" / "data" / "nct03333681-protocol.json"
+
+
+def approved_specification(study: Any, qa: Any, password: str, *, conditional: bool = False) -> Specification:
+    existing = Specification.objects.filter(study=study, status="approved").first()
+    if existing is not None:
+        return existing
+    rows = criteria_from_reference(json.loads(REFERENCE.read_text())["release_spec"])
+    spec = specification_create(study=study, acting_user=qa, criteria=rows, change_summary="ISCT-based spec v1",
+                                allows_conditional_release=conditional)
+    return specification_approve(specification=spec, acting_user=qa, signature=SignatureRequest(
+        username=qa.username, password=password, meaning="approved", reason="specification approved"))
+
+
+def harvested_batch(batch: Batch, operator: Any, lots: list[ReagentLot]) -> Batch:
+    seeded_flasks(batch, operator, lots, count=2)
+    batch_harvest(batch=batch, acting_user=operator, viable_cells=12_000_000, viability_percent="94", volume_ml="50")
+    batch.refresh_from_db()
+    return batch
+
+
+PASSING = {
+    "CD73": ("98.5", "%"), "CD90": ("99.1", "%"), "CD105": ("97.0", "%"), "CD45": ("0.4", "%"), "CD34": ("0.2", "%"),
+    "CD14 or CD11b": ("0.8", "%"), "CD79a or CD19": ("0.3", "%"), "HLA-DR": ("0.5", "%"), "Viability": ("94", "%"),
+    "Endotoxin": ("<0.05", "EU/mL"),
+}
+QUALITATIVE_PASS = {"Sterility": "no growth", "Gram stain": "negative", "Mycoplasma": "not detected"}
+
+
+def enter_passing_results(batch: Batch, analyst_user: Any, *, skip: tuple[str, ...] = ()) -> None:
+    for criterion in batch.specification.criteria.all():
+        if criterion.attribute in skip:
+            continue
+        if criterion.attribute in PASSING:
+            value, unit = PASSING[criterion.attribute]
+            entry = ResultEntry(value=value, unit=unit, analyst="Q. C. Analyst", method=criterion.method)
+        elif criterion.attribute in QUALITATIVE_PASS:
+            entry = ResultEntry(outcome=QUALITATIVE_PASS[criterion.attribute], analyst="Q. C. Analyst")
+        else:
+            continue
+        qc_result_record(batch=batch, criterion=criterion, acting_user=analyst_user, entry=entry)
