@@ -92,6 +92,8 @@ def protocol_revise(
     unknown = set(changes) - PROTOCOL_PARAMETERS
     if unknown:
         raise DomainError(f"Unknown protocol parameters: {', '.join(sorted(unknown))}.")
+    if not changes:
+        raise DomainError("Nothing changes: a new protocol version needs at least one changed parameter.")
     with transaction.atomic():
         locked = Study.objects.select_for_update().get(pk=study.pk)
         if locked.protocol_versions.filter(status=ProtocolStatus.DRAFT).exists():
@@ -594,9 +596,10 @@ def assay_result_record(
     if (analyte.min_value is not None and measured < analyte.min_value) or (
         analyte.max_value is not None and measured > analyte.max_value
     ):
+        low = "" if analyte.min_value is None else f"{analyte.min_value.normalize():f}"
+        high = "" if analyte.max_value is None else f"{analyte.max_value.normalize():f}"
         raise DomainError(
-            f"{analyte.name} of {measured} {analyte.unit} is outside its possible range "
-            f"({analyte.min_value}–{analyte.max_value} {analyte.unit})."
+            f"{analyte.name} of {measured} {analyte.unit} is outside its possible range ({low}–{high} {analyte.unit})."
         )
     with transaction.atomic():
         locked = FollowUpSample.objects.select_for_update().select_related("subject").get(pk=sample.pk)
@@ -636,6 +639,7 @@ def disease_activity_record(
         raise DomainError("The assessment date cannot be in the future.")
     with transaction.atomic():
         locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        _require_active_subject(locked, "recording disease activity")
         if visit.protocol_id != locked.protocol_id:
             raise DomainError(f"{visit.name} belongs to another protocol version than {locked.code}'s.")
         values = {
