@@ -26,6 +26,9 @@ _VIEW_SAMPLES = {
     "samples.view_diseaseactivity",
 }
 _VIEW_MANUFACTURING = {
+    "manufacturing.view_finalproduct",
+    "manufacturing.view_dosecalculation",
+    "manufacturing.view_infusion",
     "manufacturing.view_specification",
     "manufacturing.view_qcresult",
     "manufacturing.view_qcsample",
@@ -48,6 +51,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "manufacturing.add_cultureevent",
         "manufacturing.add_reagentlot",
         "manufacturing.enter_qcresult",
+        "manufacturing.add_finalproduct",
+        "manufacturing.issue_product",
     },
     QA: _EVERYONE
     | {
@@ -62,6 +67,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "manufacturing.decide_release",
         "manufacturing.close_deviation",
         "manufacturing.view_deviationclosure",
+        "manufacturing.view_bedsidecheck",
     },
     CLINICIAN: _EVERYONE
     | {
@@ -74,6 +80,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "samples.add_followupsample",
         "samples.add_assayresult",
         "samples.add_diseaseactivity",
+        "manufacturing.add_dosecalculation",
+        "manufacturing.verify_dose",
+        "manufacturing.receive_product",
+        "manufacturing.add_infusion",
     },
     LAB_MANAGER: _EVERYONE
     | {

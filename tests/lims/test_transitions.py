@@ -10,6 +10,11 @@ MAPS = [
     ("samples.models", "ProtocolStatus", "PROTOCOL_TRANSITIONS"),
     ("samples.models", "SubjectStatus", "SUBJECT_TRANSITIONS"),
     ("samples.models", "AspirateStatus", "ASPIRATE_TRANSITIONS"),
+    ("manufacturing.models", "BatchStatus", "BATCH_TRANSITIONS"),
+    ("manufacturing.models", "FlaskStatus", "FLASK_TRANSITIONS"),
+    ("manufacturing.models", "LotStatus", "LOT_TRANSITIONS"),
+    ("manufacturing.models", "SpecStatus", "SPEC_TRANSITIONS"),
+    ("manufacturing.models", "ProductStatus", "PRODUCT_TRANSITIONS"),
 ]
 
 

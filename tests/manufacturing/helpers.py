@@ -13,6 +13,7 @@ from django.utils import timezone
 from lims.signatures import SignatureRequest
 from manufacturing.models import Batch, Flask, Reagent, ReagentLot, Specification, VesselType
 from manufacturing.services.culture import Seeding, batch_harvest, batch_seed, batch_start
+from manufacturing.services.lots import reagent_lot_receive, reagent_lot_release
 from manufacturing.services.release import (
     ResultEntry,
     criteria_from_reference,
@@ -20,7 +21,6 @@ from manufacturing.services.release import (
     specification_approve,
     specification_create,
 )
-from manufacturing.services.lots import reagent_lot_receive, reagent_lot_release
 from samples.models import Aspirate
 from samples.services import aspirate_receive
 from tests.samples.helpers import aspirate_in_transit, enrolled_subject, tube_payload
@@ -66,7 +66,7 @@ def accepted_aspirate(study: Any, clinician: Any, operator: Any, password: str) 
 
 
 def started_batch(aspirate: Aspirate, operator: Any) -> Batch:
-    return batch_start(aspirate=aspirate, acting_user=operator, mnc_total_cells=60_000_000, mnc_viability_percent="92")
+    return batch_start(aspirate=aspirate, acting_user=operator, mnc_total_cells=200_000_000, mnc_viability_percent="92")
 
 
 def seeded_flasks(
@@ -96,22 +96,40 @@ def approved_specification(study: Any, qa: Any, password: str, *, conditional: b
     if existing is not None:
         return existing
     rows = criteria_from_reference(json.loads(REFERENCE.read_text())["release_spec"])
-    spec = specification_create(study=study, acting_user=qa, criteria=rows, change_summary="ISCT-based spec v1",
-                                allows_conditional_release=conditional)
-    return specification_approve(specification=spec, acting_user=qa, signature=SignatureRequest(
-        username=qa.username, password=password, meaning="approved", reason="specification approved"))
+    spec = specification_create(
+        study=study,
+        acting_user=qa,
+        criteria=rows,
+        change_summary="ISCT-based spec v1",
+        allows_conditional_release=conditional,
+    )
+    return specification_approve(
+        specification=spec,
+        acting_user=qa,
+        signature=SignatureRequest(
+            username=qa.username, password=password, meaning="approved", reason="specification approved"
+        ),
+    )
 
 
 def harvested_batch(batch: Batch, operator: Any, lots: list[ReagentLot]) -> Batch:
-    seeded_flasks(batch, operator, lots, count=2)
-    batch_harvest(batch=batch, acting_user=operator, viable_cells=12_000_000, viability_percent="94", volume_ml="50")
+    """Two T225 flasks at 1.5×10⁵ cells/cm², harvested with 44×10⁶ viable cells (ceiling 45×10⁶)."""
+    seeded_flasks(batch, operator, lots, count=2, cells=33_750_000, vessel_name="T225")
+    batch_harvest(batch=batch, acting_user=operator, viable_cells=44_000_000, viability_percent="94", volume_ml="50")
     batch.refresh_from_db()
     return batch
 
 
 PASSING = {
-    "CD73": ("98.5", "%"), "CD90": ("99.1", "%"), "CD105": ("97.0", "%"), "CD45": ("0.4", "%"), "CD34": ("0.2", "%"),
-    "CD14 or CD11b": ("0.8", "%"), "CD79a or CD19": ("0.3", "%"), "HLA-DR": ("0.5", "%"), "Viability": ("94", "%"),
+    "CD73": ("98.5", "%"),
+    "CD90": ("99.1", "%"),
+    "CD105": ("97.0", "%"),
+    "CD45": ("0.4", "%"),
+    "CD34": ("0.2", "%"),
+    "CD14 or CD11b": ("0.8", "%"),
+    "CD79a or CD19": ("0.3", "%"),
+    "HLA-DR": ("0.5", "%"),
+    "Viability": ("94", "%"),
     "Endotoxin": ("<0.05", "EU/mL"),
 }
 QUALITATIVE_PASS = {"Sterility": "no growth", "Gram stain": "negative", "Mycoplasma": "not detected"}
@@ -129,3 +147,64 @@ def enter_passing_results(batch: Batch, analyst_user: Any, *, skip: tuple[str, .
         else:
             continue
         qc_result_record(batch=batch, criterion=criterion, acting_user=analyst_user, entry=entry)
+
+
+def released_batch(study: Any, clinician: Any, operator: Any, qa: Any, releasing_qa: Any, password: str) -> Batch:
+    """A batch made by `operator`, tested, and released by `releasing_qa` (who did not make it)."""
+    from manufacturing.services.release import batch_release_decide, batch_start_release_testing
+
+    approved_specification(study, qa, password)
+    lots = [released_lot("MEM-alpha", operator, qa), released_lot("Human platelet lysate", operator, qa)]
+    batch = harvested_batch(
+        started_batch(accepted_aspirate(study, clinician, operator, password), operator), operator, lots
+    )
+    batch = batch_start_release_testing(batch=batch, acting_user=operator)
+    enter_passing_results(batch, operator)
+    return batch_release_decide(
+        batch=batch,
+        acting_user=releasing_qa,
+        decision="released",
+        signature=SignatureRequest(
+            username=releasing_qa.username, password=password, meaning="released", reason="all criteria met"
+        ),
+    )
+
+
+def product_at_ward(
+    batch: Batch, operator: Any, clinician: Any, verifier: Any, password: str, *, verified: bool = True
+) -> Any:
+    """Formulate 44×10⁶ viable cells in 10 mL, calculate 1.0×10⁶/kg for 40 kg, verify, issue, receive at the ward."""
+    from lims.labels import label_payload
+    from manufacturing.services.infusion import (
+        Handover,
+        dose_calculate,
+        dose_verify,
+        product_formulate,
+        product_issue,
+        product_receive_at_ward,
+    )
+
+    product = product_formulate(batch=batch, acting_user=operator, total_viable_cells=44_000_000, volume_ml="10")
+    dose = dose_calculate(
+        product=product,
+        acting_user=clinician,
+        weight_kg="40",
+        weight_measured_on=timezone.localdate(),
+        target_million_per_kg="1.0",
+    )
+    if verified:
+        dose_verify(
+            dose=dose,
+            acting_user=verifier,
+            signature=SignatureRequest(
+                username=verifier.username, password=password, meaning="verified", reason="calculation checked"
+            ),
+        )
+    product_issue(product=product, acting_user=operator, handover=Handover(courier="Hamid", temperature_c="5"))
+    return product_receive_at_ward(
+        product=product,
+        acting_user=clinician,
+        scanned_payload=label_payload(product.code),
+        handover=Handover(courier="Hamid", temperature_c="5"),
+        ward="Rheumatology ward",
+    )
