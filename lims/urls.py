@@ -16,6 +16,7 @@ urlpatterns = [
     path("records/<int:content_type_id>/<int:object_id>/sign/", views.record_sign_view, name="record-sign"),
     path("records/<int:content_type_id>/<int:object_id>/audit/", views.audit_trail, name="audit-trail"),
     path("samples/", include("samples.urls")),
+    path("manufacturing/", include("manufacturing.urls")),
     path("admin/", admin.site.urls),
 ]
 
