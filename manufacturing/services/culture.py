@@ -35,6 +35,7 @@ from manufacturing.models import (
     Flask,
     FlaskStatus,
     Harvest,
+    ReagentCategory,
     ReagentLot,
     ReagentUse,
     VesselType,
@@ -486,6 +487,8 @@ def flask_passage(
         _plausible_yield(locked, total)
         moment = _event_time(occurred_at, not_before=locked.seeded_at, backdate_reason=backdate_reason)
         day = timezone.localtime(moment).date()
+        if passage.detachment_lot.reagent.category != ReagentCategory.DETACHMENT:
+            raise DomainError(f"{passage.detachment_lot} is not a detachment reagent; scan the trypsin or TrypLE lot.")
         used = _require_lots([passage.detachment_lot, *passage.media_lots], on=day, needed="detachment reagent")
         density, density_reason = _checked_density(
             passage.seeding.vessel_type,
@@ -541,7 +544,15 @@ def flask_passage(
     return event
 
 
-def flask_discard(*, flask: Flask, acting_user: Any, reason: str, client_token: str | None = None) -> CultureEvent:
+def flask_discard(
+    *,
+    flask: Flask,
+    acting_user: Any,
+    reason: str,
+    client_token: str | None = None,
+    occurred_at: dt.datetime | None = None,
+    backdate_reason: str = "",
+) -> CultureEvent:
     """Discard a flask (also a quarantined one): the reason is required and kept."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
     reason = require_reason(reason, what="discarding a flask")
@@ -552,12 +563,13 @@ def flask_discard(*, flask: Flask, acting_user: Any, reason: str, client_token: 
         locked = Flask.objects.select_for_update().get(pk=flask.pk)
         if FlaskStatus.DISCARDED not in FLASK_TRANSITIONS[locked.status]:
             raise DomainError(f"{_closing_words(locked)} and cannot be discarded.", code="flask_closed")
+        moment = _event_time(occurred_at, not_before=locked.seeded_at, backdate_reason=backdate_reason)
         event = _event(
             locked,
             EventKind.DISCARD,
             acting_user=acting_user,
-            occurred_at=timezone.now(),
-            backdate_reason="",
+            occurred_at=moment,
+            backdate_reason=backdate_reason,
             client_token=client_token,
             note=reason,
             reason=f"discarded: {reason}",

@@ -348,3 +348,23 @@ def test_implausible_harvests_are_refused(batch, flasks, operator, viability, ce
 def test_a_clinician_may_not_record_culture_steps(flask, clinician, media_lots):
     with pytest.raises(DomainError, match="Your role does not allow you to record culture steps"):
         flask_feed(flask=flask, acting_user=clinician, volume_ml="15", lots=media_lots)
+
+
+def test_a_medium_lot_scanned_as_the_detachment_reagent_is_refused(flask, operator, media_lots):
+    with pytest.raises(DomainError, match="is not a detachment reagent"):
+        _passage(flask, operator, media_lots[0], media_lots)
+    flask.refresh_from_db()
+    assert flask.status == FlaskStatus.IN_CULTURE
+
+
+def test_a_late_recorded_discard_keeps_its_time_and_reason(flask, operator, time_machine):
+    time_machine.move_to(timezone.now() + dt.timedelta(hours=5))
+    when = timezone.now() - dt.timedelta(hours=2)
+    event = flask_discard(
+        flask=flask,
+        acting_user=operator,
+        reason="cracked",
+        occurred_at=when,
+        backdate_reason="recorded after the session",
+    )
+    assert (event.occurred_at, event.backdate_reason) == (when, "recorded after the session")
