@@ -20,8 +20,9 @@ def _submit(page) -> None:
     page.locator("main form button[type=submit]").first.click()
 
 
-def test_a_clinician_enrols_a_subject_and_the_cleanroom_receives_the_aspirate(page, login, clinician, operator, study,
-                                                                             password):
+def test_a_clinician_enrols_a_subject_and_the_cleanroom_receives_the_aspirate(
+    page, login, clinician, operator, study, password
+):
     login(clinician)
     page.goto(f"/samples/studies/{study.code}/subjects/new/")
     page.check("input[name=sex][value=F]")
@@ -93,9 +94,12 @@ def test_the_endpoint_page_shows_the_paired_plot(page, login, clinician, study, 
     subject = enrolled_subject(study, clinician, password)
     treg = subject.protocol.analytes.get(primary=True)
     for month, value in ((0, "4.2"), (6, "6.3")):
-        sample = follow_up_sample_collect(subject=subject, visit=subject.protocol.visits.get(month=month),
-                                          acting_user=clinician,
-                                          collected_at=timezone.now() - dt.timedelta(days=200 - month * 30))
+        sample = follow_up_sample_collect(
+            subject=subject,
+            visit=subject.protocol.visits.get(month=month),
+            acting_user=clinician,
+            collected_at=timezone.now() - dt.timedelta(days=200 - month * 30),
+        )
         assay_result_record(sample=sample, analyte=treg, value=Decimal(value), acting_user=clinician)
     login(clinician)
     page.goto(f"/samples/studies/{study.code}/endpoint/")
