@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lims', '0004_reminders'),
+        ('lims', '0003_label_kind_reagent_lot'),
         ('manufacturing', '0002_reference_vessels_and_reagents'),
         ('samples', '0002_historicalprotocolversion_allowed_vessel_types_and_more'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
