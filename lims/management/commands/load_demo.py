@@ -152,8 +152,7 @@ class Command(BaseCommand):
         for subject, (base, month6), (das_base, das_m6) in zip(followed, DEMO_TREG, DEMO_DAS28, strict=True):
             self._aspirate(subject, users, days_ago=225, receive=True)
             self._follow_up(subject, clara, baseline=base, month6=month6, das=(das_base, das_m6))
-        in_culture = self._enrol(study, clara, age=45, screened_days_ago=20)
-        self._aspirate(in_culture, users, days_ago=12, receive=True)
+        self._batches(study, users)
         in_transit = self._enrol(study, clara, age=39, screened_days_ago=6)
         self._aspirate(in_transit, users, days_ago=0.1, receive=False)
         samples.subject_register(
@@ -176,6 +175,31 @@ class Command(BaseCommand):
             container_condition=ContainerCondition.INTACT,
             note="Wristband fitted on the left wrist.",
         )
+
+    def _batches(self, study: Study, users: dict[str, User]) -> None:
+        from manufacturing import demo
+
+        clara, olivia = users["clara"], users["olivia"]
+        used = demo.demo_lots(olivia, users["quinn"])
+        demo.demo_specification(study, users["quinn"], DEMO_PASSWORD)
+
+        def aspirate(age: int, days_ago: float) -> Any:
+            subject = self._enrol(study, clara, age=age, screened_days_ago=int(days_ago) + 8)
+            return demo.accepted_aspirate(subject, clara, olivia, days_ago=days_ago)
+
+        demo.grown_batch(aspirate(45, 12.2), olivia, used, culture_days=12, passage_on_day=8)
+        demo.grown_batch(aspirate(49, 28.2), olivia, used, culture_days=28, passage_on_day=10)
+        ready = demo.grown_batch(aspirate(41, 29.2), olivia, used, culture_days=29, passage_on_day=10)
+        demo.harvest_and_test(ready, olivia)
+        blocked = demo.grown_batch(aspirate(53, 30.2), olivia, used, culture_days=30, passage_on_day=11)
+        demo.harvest_and_test(blocked, olivia, oos=True)
+        at_ward = demo.grown_batch(aspirate(37, 29.4), olivia, used, culture_days=29, passage_on_day=10)
+        demo.release_and_bring_to_ward(demo.harvest_and_test(at_ward, olivia), users=users, password=DEMO_PASSWORD)
+        infused = demo.grown_batch(aspirate(58, 29.6), olivia, used, culture_days=29, passage_on_day=10)
+        product = demo.release_and_bring_to_ward(
+            demo.harvest_and_test(infused, olivia), users=users, password=DEMO_PASSWORD
+        )
+        demo.infuse(product, users=users, password=DEMO_PASSWORD)
 
     def _follow_up(
         self,
