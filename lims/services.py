@@ -108,7 +108,9 @@ def require_scanned(*, payload: str, expected_code: str, acting_user: Any) -> La
 def scan_report_to_qa(*, scan_attempt_id: int) -> bool:
     """Mail QA about a refused scan, once: the row is locked and marked in the same transaction."""
     with transaction.atomic():
-        attempt = ScanAttempt.objects.select_for_update().select_related("scanned_by").get(pk=scan_attempt_id)
+        attempt = (
+            ScanAttempt.objects.select_for_update(of=("self",)).select_related("scanned_by").get(pk=scan_attempt_id)
+        )
         if attempt.reported_to_qa_at is not None:
             return False
         attempt.reported_to_qa_at = timezone.now()
@@ -166,7 +168,7 @@ def custody_record(
         raise DomainError("Describe what is wrong with the container in the note.")
     temperature = _temperature(temperature_c)
     with transaction.atomic():
-        locked = Label.objects.select_for_update().get(pk=label.pk)
+        locked = Label.objects.select_for_update(of=("self",)).get(pk=label.pk)
         event = CustodyEvent(
             label=locked,
             handed_over_by=handed_over_by,

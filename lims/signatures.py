@@ -211,7 +211,7 @@ def record_sign(
         required_permission=required_permission,
     )
     with transaction.atomic():
-        locked = type(record)._default_manager.select_for_update().get(pk=record.pk)
+        locked = type(record)._default_manager.select_for_update(of=("self",)).get(pk=record.pk)
         return signature_apply(record=locked, signer=signer, meaning=request.meaning, reason=request.reason)
 
 

@@ -95,7 +95,7 @@ def protocol_revise(
     if not changes:
         raise DomainError("Nothing changes: a new protocol version needs at least one changed parameter.")
     with transaction.atomic():
-        locked = Study.objects.select_for_update().get(pk=study.pk)
+        locked = Study.objects.select_for_update(of=("self",)).get(pk=study.pk)
         if locked.protocol_versions.filter(status=ProtocolStatus.DRAFT).exists():
             raise DomainError("A draft protocol version already waits for approval; approve or revise that one.")
         current = protocol_in_force(locked)
@@ -138,15 +138,15 @@ def protocol_approve(*, protocol: ProtocolVersion, acting_user: Any, signature: 
         required_permission="samples.approve_protocolversion",
     )
     with transaction.atomic():
-        Study.objects.select_for_update().get(pk=protocol.study_id)
-        draft = ProtocolVersion.objects.select_for_update().get(pk=protocol.pk)
+        Study.objects.select_for_update(of=("self",)).get(pk=protocol.study_id)
+        draft = ProtocolVersion.objects.select_for_update(of=("self",)).get(pk=protocol.pk)
         _require_transition(
             PROTOCOL_TRANSITIONS,
             draft.status,
             ProtocolStatus.APPROVED,
             f"Protocol v{draft.version} is {draft.get_status_display().lower()} and cannot be approved.",
         )
-        for previous in ProtocolVersion.objects.select_for_update().filter(
+        for previous in ProtocolVersion.objects.select_for_update(of=("self",)).filter(
             study_id=draft.study_id, status=ProtocolStatus.APPROVED
         ):
             previous.status = ProtocolStatus.SUPERSEDED
@@ -186,7 +186,7 @@ def subject_register(
     if consent_date > screening_date:
         raise DomainError("Consent must be given on or before the screening date.")
     with transaction.atomic():
-        locked_study = Study.objects.select_for_update().get(pk=study.pk)
+        locked_study = Study.objects.select_for_update(of=("self",)).get(pk=study.pk)
         protocol = protocol_in_force(locked_study)
         sequence = (locked_study.subjects.aggregate(last=Max("sequence"))["last"] or 0) + 1
         subject = Subject(
@@ -250,7 +250,7 @@ def subject_answer_eligibility(*, subject: Subject, acting_user: Any, answers: d
     """Record the investigator's checklist answers (changeable, with history, until eligibility is signed)."""
     require_permission(acting_user, "samples.confirm_eligibility", action="answer the eligibility checklist")
     with transaction.atomic():
-        locked = Subject.objects.select_for_update().select_related("protocol").get(pk=subject.pk)
+        locked = Subject.objects.select_for_update(of=("self",)).select_related("protocol").get(pk=subject.pk)
         if locked.status != SubjectStatus.SCREENING:
             raise DomainError(
                 f"Subject {locked.code} is {locked.get_status_display().lower()}; the checklist can no longer change."
@@ -285,7 +285,7 @@ def subject_confirm_eligibility(*, subject: Subject, acting_user: Any, signature
         required_permission="samples.confirm_eligibility",
     )
     with transaction.atomic():
-        locked = Subject.objects.select_for_update().select_related("protocol").get(pk=subject.pk)
+        locked = Subject.objects.select_for_update(of=("self",)).select_related("protocol").get(pk=subject.pk)
         _require_transition(
             SUBJECT_TRANSITIONS,
             locked.status,
@@ -335,7 +335,7 @@ def _subject_close(
     require_permission(acting_user, permission, action=action)
     reason = require_reason(reason, what="this change of status")
     with transaction.atomic():
-        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        locked = Subject.objects.select_for_update(of=("self",)).get(pk=subject.pk)
         _require_transition(
             SUBJECT_TRANSITIONS,
             locked.status,
@@ -377,7 +377,7 @@ def aspirate_collect(
         raise DomainError(f"A volume of {volume} mL is not plausible for a bone marrow aspirate (0.1–500 mL).")
     _not_in_future(collected_at, "The collection time")
     with transaction.atomic():
-        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        locked = Subject.objects.select_for_update(of=("self",)).get(pk=subject.pk)
         _require_active_subject(locked, "aspirate collection")
         if timezone.localtime(collected_at).date() < locked.consent_date:
             raise DomainError("The aspirate cannot be collected before the subject's consent date.")
@@ -419,7 +419,7 @@ def aspirate_dispatch(
     """Hand the tube over from the clinic for transport to the cleanroom."""
     require_permission(acting_user, "samples.add_aspirate", action="dispatch aspirates")
     with transaction.atomic():
-        locked = Aspirate.objects.select_for_update().select_related("subject").get(pk=aspirate.pk)
+        locked = Aspirate.objects.select_for_update(of=("self",)).select_related("subject").get(pk=aspirate.pk)
         _require_active_subject(locked.subject, "transport")
         _require_transition(
             ASPIRATE_TRANSITIONS,
@@ -495,7 +495,9 @@ def aspirate_receive(
     if decision not in ReceiptDecision.values:
         raise DomainError("Choose accept, accept with a deviation, or reject.")
     with transaction.atomic():
-        locked = Aspirate.objects.select_for_update().select_related("subject", "protocol").get(pk=aspirate.pk)
+        locked = (
+            Aspirate.objects.select_for_update(of=("self",)).select_related("subject", "protocol").get(pk=aspirate.pk)
+        )
         _require_active_subject(locked.subject, "receipt")
         if received_at < locked.collected_at:
             raise DomainError("The receipt time is before the collection time; check both.")
@@ -567,7 +569,7 @@ def follow_up_sample_collect(
     require_permission(acting_user, "samples.add_followupsample", action="register follow-up samples")
     _not_in_future(collected_at, "The collection time")
     with transaction.atomic():
-        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        locked = Subject.objects.select_for_update(of=("self",)).get(pk=subject.pk)
         _require_active_subject(locked, "follow-up sampling")
         if visit.protocol_id != locked.protocol_id:
             raise DomainError(f"{visit.name} belongs to another protocol version than {locked.code}'s.")
@@ -602,7 +604,7 @@ def assay_result_record(
             f"{analyte.name} of {measured} {analyte.unit} is outside its possible range ({low}–{high} {analyte.unit})."
         )
     with transaction.atomic():
-        locked = FollowUpSample.objects.select_for_update().select_related("subject").get(pk=sample.pk)
+        locked = FollowUpSample.objects.select_for_update(of=("self",)).select_related("subject").get(pk=sample.pk)
         if analyte.protocol_id != locked.subject.protocol_id:
             raise DomainError(f"{analyte.name} is not an analyte of {locked.subject.code}'s protocol version.")
         result = locked.results.filter(analyte=analyte).first()
@@ -638,7 +640,7 @@ def disease_activity_record(
     if assessed_on > timezone.localdate():
         raise DomainError("The assessment date cannot be in the future.")
     with transaction.atomic():
-        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        locked = Subject.objects.select_for_update(of=("self",)).get(pk=subject.pk)
         _require_active_subject(locked, "recording disease activity")
         if visit.protocol_id != locked.protocol_id:
             raise DomainError(f"{visit.name} belongs to another protocol version than {locked.code}'s.")

@@ -68,7 +68,9 @@ def _require_lots(lots: Sequence[ReagentLot], *, on: dt.date, needed: str) -> li
     if not lots:
         raise DomainError(f"Scan the {needed} lot(s) used.")
     locked = list(
-        ReagentLot.objects.select_for_update().select_related("reagent").filter(pk__in=[lot.pk for lot in lots])
+        ReagentLot.objects.select_for_update(of=("self",))
+        .select_related("reagent")
+        .filter(pk__in=[lot.pk for lot in lots])
     )
     for lot in locked:
         require_usable_lot(lot, on=on)
@@ -98,7 +100,7 @@ def _closing_words(flask: Flask) -> str:
 
 def _lock_flask_in_culture(flask: Flask, doing: str, target: str | None = None) -> Flask:
     locked = (
-        Flask.objects.select_for_update()
+        Flask.objects.select_for_update(of=("self",))
         .select_related("batch", "batch__protocol", "batch__subject", "vessel_type")
         .get(pk=flask.pk)
     )
@@ -166,7 +168,7 @@ def batch_start(
     cells = cell_count(mnc_total_cells, "The mononuclear cell count")
     viability = percent(mnc_viability_percent, "MNC viability")
     with transaction.atomic():
-        locked = Aspirate.objects.select_for_update().select_related("subject").get(pk=aspirate.pk)
+        locked = Aspirate.objects.select_for_update(of=("self",)).select_related("subject").get(pk=aspirate.pk)
         if locked.status not in {AspirateStatus.ACCEPTED, AspirateStatus.ACCEPTED_WITH_DEVIATION}:
             raise DomainError(
                 f"Aspirate {locked.code} is {locked.get_status_display().lower()}; "
@@ -273,7 +275,7 @@ def batch_seed(
     if not 1 <= int(flask_count) <= 50:
         raise DomainError("Seed between 1 and 50 flasks at once.")
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().select_related("protocol", "subject").get(pk=batch.pk)
+        locked = Batch.objects.select_for_update(of=("self",)).select_related("protocol", "subject").get(pk=batch.pk)
         if BatchStatus.IN_CULTURE not in BATCH_TRANSITIONS[locked.status]:
             raise DomainError(
                 f"Batch {locked.lot_number} is {locked.get_status_display().lower()}; it cannot be seeded again."
@@ -560,7 +562,7 @@ def flask_discard(
         replay = _replayed(client_token, flask, EventKind.DISCARD)
         if replay:
             return replay
-        locked = Flask.objects.select_for_update().get(pk=flask.pk)
+        locked = Flask.objects.select_for_update(of=("self",)).get(pk=flask.pk)
         if FlaskStatus.DISCARDED not in FLASK_TRANSITIONS[locked.status]:
             raise DomainError(f"{_closing_words(locked)} and cannot be discarded.", code="flask_closed")
         moment = _event_time(occurred_at, not_before=locked.seeded_at, backdate_reason=backdate_reason)
@@ -597,13 +599,13 @@ def batch_harvest(
     viability = percent(viability_percent, "Viability")
     volume = positive(volume_ml, "The harvest volume", "mL")
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().select_related("subject").get(pk=batch.pk)
+        locked = Batch.objects.select_for_update(of=("self",)).select_related("subject").get(pk=batch.pk)
         if BatchStatus.HARVESTED not in BATCH_TRANSITIONS[locked.status]:
             raise DomainError(
                 f"Batch {locked.lot_number} is {locked.get_status_display().lower()} and cannot be harvested."
             )
         flasks = list(
-            locked.flasks.select_for_update()
+            locked.flasks.select_for_update(of=("self",))
             .select_related("vessel_type")
             .filter(status__in=[FlaskStatus.IN_CULTURE, FlaskStatus.QUARANTINED])
         )

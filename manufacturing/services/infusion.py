@@ -64,7 +64,11 @@ def product_formulate(
     cells = cell_count(total_viable_cells, "The viable cells in the bag")
     volume = positive(volume_ml, "The bag volume", "mL")
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().select_related("protocol", "subject", "harvest").get(pk=batch.pk)
+        locked = (
+            Batch.objects.select_for_update(of=("self",))
+            .select_related("protocol", "subject", "harvest")
+            .get(pk=batch.pk)
+        )
         harvest = getattr(locked, "harvest", None)
         if harvest is None:
             raise DomainError(f"Batch {locked.lot_number} has no harvest yet.")
@@ -142,7 +146,7 @@ def dose_calculate(
     target = number(target_million_per_kg, "The target dose")
     with transaction.atomic():
         locked = (
-            FinalProduct.objects.select_for_update()
+            FinalProduct.objects.select_for_update(of=("self",))
             .select_related("batch", "batch__protocol", "batch__subject")
             .get(pk=product.pk)
         )
@@ -183,7 +187,7 @@ def dose_calculate(
                 f"{dose.endotoxin_limit_eu_per_ml} EU/mL (5 EU/kg × {weight} kg ÷ {dose.volume_ml} mL).",
                 code="endotoxin",
             )
-        for earlier in locked.doses.select_for_update().exclude(status=DoseStatus.VOIDED):
+        for earlier in locked.doses.select_for_update(of=("self",)).exclude(status=DoseStatus.VOIDED):
             earlier.status, earlier.status_reason = DoseStatus.VOIDED, "superseded by a new calculation"
             save_audited(
                 earlier,
@@ -221,7 +225,7 @@ def dose_verify(*, dose: DoseCalculation, acting_user: Any, signature: Signature
         required_permission="manufacturing.verify_dose",
     )
     with transaction.atomic():
-        locked = DoseCalculation.objects.select_for_update().get(pk=dose.pk)
+        locked = DoseCalculation.objects.select_for_update(of=("self",)).get(pk=dose.pk)
         if locked.status != DoseStatus.CALCULATED:
             raise DomainError(f"This calculation is {locked.get_status_display().lower()}; it cannot be verified.")
         if locked.calculated_by_id == signer.pk:
@@ -245,7 +249,7 @@ def product_issue(*, product: FinalProduct, acting_user: Any, handover: Handover
     """Issue a released, unexpired product from the cleanroom to the courier."""
     require_permission(acting_user, "manufacturing.issue_product", action="issue products")
     with transaction.atomic():
-        locked = FinalProduct.objects.select_for_update().select_related("batch").get(pk=product.pk)
+        locked = FinalProduct.objects.select_for_update(of=("self",)).select_related("batch").get(pk=product.pk)
         _transition(locked, ProductStatus.ISSUED, "issued")
         require_infusable(locked)
         moment = handover.at or timezone.now()
@@ -276,7 +280,9 @@ def product_receive_at_ward(
     require_permission(acting_user, "manufacturing.receive_product", action="receive products at the ward")
     require_scanned(payload=scanned_payload, expected_code=product.code, acting_user=acting_user)
     with transaction.atomic():
-        locked = FinalProduct.objects.select_for_update().select_related("batch__protocol").get(pk=product.pk)
+        locked = (
+            FinalProduct.objects.select_for_update(of=("self",)).select_related("batch__protocol").get(pk=product.pk)
+        )
         _transition(locked, ProductStatus.AT_WARD, "received at the ward")
         moment = handover.at or timezone.now()
         issued = locked.history.filter(status=ProductStatus.ISSUED).order_by("history_date").last()
@@ -386,7 +392,7 @@ def bedside_verify(
     if product is None or subject is None or second is None:  # unreachable: findings would be non-empty
         raise DomainError("HARD STOP — the bedside check is incomplete.", code="hard_stop")
     with transaction.atomic():
-        locked = FinalProduct.objects.select_for_update().get(pk=product.pk)
+        locked = FinalProduct.objects.select_for_update(of=("self",)).get(pk=product.pk)
         if hasattr(locked, "infusion"):
             raise DomainError(f"Product {locked.code} already has an infusion record.")
         dose = locked.doses.get(status=DoseStatus.VERIFIED)
@@ -476,7 +482,7 @@ def infusion_complete(
         required_permission="manufacturing.add_infusion",
     )
     with transaction.atomic():
-        locked = Infusion.objects.select_for_update().select_related("product", "dose").get(pk=infusion.pk)
+        locked = Infusion.objects.select_for_update(of=("self",)).select_related("product", "dose").get(pk=infusion.pk)
         if locked.status != InfusionStatus.VERIFIED:
             raise DomainError("This infusion is already recorded.")
         if {administrator.pk, witness.pk} != {locked.administered_by_id, locked.witnessed_by_id}:
@@ -493,7 +499,7 @@ def infusion_complete(
         save_audited(locked, acting_user=acting_user, reason="infusion recorded")
         signature_apply(record=locked, signer=administrator, meaning="administered", reason=administered.reason)
         signature_apply(record=locked, signer=witness, meaning="witnessed", reason=witnessed.reason)
-        product = FinalProduct.objects.select_for_update().get(pk=locked.product_id)
+        product = FinalProduct.objects.select_for_update(of=("self",)).get(pk=locked.product_id)
         product.status = ProductStatus.INFUSED
         save_audited(product, acting_user=acting_user, reason="infused", update_fields=["status"])
     return locked
@@ -506,7 +512,7 @@ def product_dispose(*, product: FinalProduct, acting_user: Any, disposition: str
     if disposition not in (ProductStatus.RETURNED, ProductStatus.DESTROYED):
         raise DomainError("A product is returned or destroyed.")
     with transaction.atomic():
-        locked = FinalProduct.objects.select_for_update().get(pk=product.pk)
+        locked = FinalProduct.objects.select_for_update(of=("self",)).get(pk=product.pk)
         _transition(locked, disposition, ProductStatus(disposition).label.lower())
         locked.status, locked.status_reason = disposition, reason
         save_audited(locked, acting_user=acting_user, reason=reason, update_fields=["status", "status_reason"])

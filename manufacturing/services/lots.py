@@ -53,7 +53,7 @@ def _lot_transition(
     require_permission(acting_user, permission, action=action)
     reason = require_reason(reason, what=action)
     with transaction.atomic():
-        locked = ReagentLot.objects.select_for_update().select_related("reagent").get(pk=lot.pk)
+        locked = ReagentLot.objects.select_for_update(of=("self",)).select_related("reagent").get(pk=lot.pk)
         if target not in LOT_TRANSITIONS[locked.status]:
             raise DomainError(
                 f"{locked} is {locked.get_status_display().lower()}; "

@@ -161,7 +161,7 @@ def specification_create(
     if not criteria:
         raise DomainError("A specification needs at least one criterion.")
     with transaction.atomic():
-        locked = Study.objects.select_for_update().get(pk=study.pk)
+        locked = Study.objects.select_for_update(of=("self",)).get(pk=study.pk)
         version = (locked.specifications.aggregate(v=Max("version"))["v"] or 0) + 1
         spec = Specification(
             study=locked,
@@ -205,11 +205,11 @@ def specification_approve(
         required_permission="manufacturing.approve_specification",
     )
     with transaction.atomic():
-        Study.objects.select_for_update().get(pk=specification.study_id)
-        spec = Specification.objects.select_for_update().get(pk=specification.pk)
+        Study.objects.select_for_update(of=("self",)).get(pk=specification.study_id)
+        spec = Specification.objects.select_for_update(of=("self",)).get(pk=specification.pk)
         if SpecStatus.APPROVED not in SPEC_TRANSITIONS[spec.status]:
             raise DomainError(f"{spec} is {spec.get_status_display().lower()} and cannot be approved.")
-        for previous in Specification.objects.select_for_update().filter(
+        for previous in Specification.objects.select_for_update(of=("self",)).filter(
             study_id=spec.study_id, status=SpecStatus.APPROVED
         ):
             previous.status = SpecStatus.SUPERSEDED
@@ -229,7 +229,7 @@ def batch_start_release_testing(*, batch: Batch, acting_user: Any) -> Batch:
     """Freeze the specification in force on the batch and record the passage result from the batch record."""
     require_permission(acting_user, "manufacturing.enter_qcresult", action="start release testing")
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().select_related("protocol", "subject").get(pk=batch.pk)
+        locked = Batch.objects.select_for_update(of=("self",)).select_related("protocol", "subject").get(pk=batch.pk)
         if BatchStatus.RELEASE_TESTING not in BATCH_TRANSITIONS[locked.status]:
             raise DomainError(
                 f"Batch {locked.lot_number} is {locked.get_status_display().lower()}; release "
@@ -333,7 +333,7 @@ def qc_result_record(
     if not entry.analyst.strip():
         raise DomainError("Name the analyst who performed the test.")
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().get(pk=batch.pk)
+        locked = Batch.objects.select_for_update(of=("self",)).get(pk=batch.pk)
         if locked.status != BatchStatus.RELEASE_TESTING:
             raise DomainError(
                 f"Batch {locked.lot_number} is {locked.get_status_display().lower()}; "
@@ -407,7 +407,7 @@ def qc_result_invalidate(*, result: QcResult, acting_user: Any, signature: Signa
         required_permission="manufacturing.decide_release",
     )
     with transaction.atomic():
-        locked = QcResult.objects.select_for_update().get(pk=result.pk)
+        locked = QcResult.objects.select_for_update(of=("self",)).get(pk=result.pk)
         if locked.status != ResultStatus.VALID:
             raise DomainError("This result is already invalidated.")
         locked.status, locked.status_reason = ResultStatus.INVALIDATED, signature.reason.strip()
@@ -425,7 +425,7 @@ def qc_sample_take(*, batch: Batch, acting_user: Any, purpose: str, taken_at: dt
     require_permission(acting_user, "manufacturing.add_cultureevent", action="take QC samples")
     purpose = require_reason(purpose, what="the QC sample's purpose")
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().select_related("subject").get(pk=batch.pk)
+        locked = Batch.objects.select_for_update(of=("self",)).select_related("subject").get(pk=batch.pk)
         number_ = locked.qc_samples.count() + 1
         sample = QcSample(
             batch=locked,
@@ -469,7 +469,7 @@ def deviation_close(
         required_permission="manufacturing.close_deviation",
     )
     with transaction.atomic():
-        locked = Deviation.objects.select_for_update().get(pk=deviation.pk)
+        locked = Deviation.objects.select_for_update(of=("self",)).get(pk=deviation.pk)
         if locked.status != DeviationStatus.OPEN:
             raise DomainError(f"Deviation {locked.code} is already closed.")
         closure = DeviationClosure(
@@ -540,7 +540,7 @@ def em_reading_record(
     limit = EM_LIMITS[grade][kind]
     excursion = limit is not None and int(value) > limit
     with transaction.atomic():
-        locked = ProcessingSession.objects.select_for_update().get(pk=session.pk)
+        locked = ProcessingSession.objects.select_for_update(of=("self",)).get(pk=session.pk)
         reading = EmReading(
             session=locked,
             grade=grade,
@@ -665,7 +665,7 @@ def batch_release_decide(
         required_permission="manufacturing.decide_release",
     )
     with transaction.atomic():
-        locked = Batch.objects.select_for_update().select_related("specification").get(pk=batch.pk)
+        locked = Batch.objects.select_for_update(of=("self",)).select_related("specification").get(pk=batch.pk)
         if decision not in BATCH_TRANSITIONS[locked.status]:
             raise DomainError(
                 f"Batch {locked.lot_number} is {locked.get_status_display().lower()}; it cannot be "
