@@ -41,3 +41,9 @@ def test_every_status_is_reachable_from_the_first(module, enum, mapping):
                 seen.add(target)
                 frontier.append(target)
     assert seen == set(statuses)
+
+
+def test_the_state_diagrams_in_docs_match_the_transition_maps():
+    from lims.management.commands.state_diagrams import TARGET, render
+
+    assert TARGET.read_text() == render(), "run `manage.py state_diagrams` and commit docs/state-diagrams.md"
