@@ -17,6 +17,7 @@ urlpatterns = [
     path("records/<int:content_type_id>/<int:object_id>/audit/", views.audit_trail, name="audit-trail"),
     path("samples/", include("samples.urls")),
     path("manufacturing/", include("manufacturing.urls")),
+    path("release/", include("manufacturing.release_urls")),
     path("admin/", admin.site.urls),
 ]
 

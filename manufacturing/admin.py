@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from lims.admin import ReadOnlyAuditedAdmin
 from manufacturing.models import Batch, CultureEvent, Flask, Harvest, Reagent, ReagentLot, ReagentUse, VesselType
+from manufacturing.release_admin import BatchReleaseAdminMixin
 
 
 class ReagentUseInline(admin.TabularInline):
@@ -28,7 +29,7 @@ class ReagentUseInline(admin.TabularInline):
 
 
 @admin.register(Batch)
-class BatchAdmin(ReadOnlyAuditedAdmin):
+class BatchAdmin(BatchReleaseAdminMixin, ReadOnlyAuditedAdmin):
     list_display = ("lot_number", "subject", "status", "started_at", "seeded_at", "mnc_total_cells", "started_by")
     list_filter = ("status", "protocol__study")
     search_fields = ("lot_number", "subject__code", "aspirate__code")
