@@ -344,8 +344,16 @@ def qc_result_record(
                 f"{criterion.attribute} belongs to another specification than the one frozen on "
                 f"batch {locked.lot_number}."
             )
-        if retest_of is not None and (retest_of.criterion_id != criterion.pk or retest_of.flag != QcFlag.OOS):
-            raise DomainError("A retest must follow an out-of-specification result of the same criterion.")
+        if retest_of is not None and (
+            retest_of.criterion_id != criterion.pk or retest_of.flag not in (QcFlag.OOS, QcFlag.NOT_EVALUABLE)
+        ):
+            raise DomainError(
+                "A retest must follow an out-of-specification or unevaluable result of the same criterion."
+            )
+        if retest_of is None and locked.qc_results.filter(criterion=criterion, status=ResultStatus.VALID).exists():
+            raise DomainError(
+                f"{criterion.attribute} already has a valid result. Enter a retest of it, or ask QA to invalidate it."
+            )
         result = evaluate(criterion, value=value, qualifier=qualifier, outcome=outcome, unit=entry.unit.strip())
         return _save_result(
             locked,

@@ -131,7 +131,7 @@ def test_an_oos_result_opens_an_investigation_and_its_flag_survives_a_passing_re
 
 
 def test_release_is_refused_with_every_reason_and_changes_nothing(testing_batch, operator, second_qa, password):
-    enter_passing_results(testing_batch, operator, skip=("Mycoplasma",))
+    enter_passing_results(testing_batch, operator, skip=("Mycoplasma", "CD73"))
     _enter(testing_batch, "CD73", operator, "94.0")
     with pytest.raises(DomainError) as refused:
         batch_release_decide(
@@ -268,3 +268,21 @@ def test_an_em_excursion_opens_deviations_on_exactly_the_batches_of_that_session
     assert reading.excursion
     deviations = Deviation.objects.filter(source="environment")
     assert sorted(d.record.lot_number for d in deviations) == sorted(b.lot_number for b in in_session)
+
+
+def test_a_second_result_for_a_criterion_must_be_a_retest(testing_batch, operator):
+    _enter(testing_batch, "CD90", operator, "97.0")
+    with pytest.raises(DomainError, match="already has a valid result"):
+        _enter(testing_batch, "CD90", operator, "99.0")
+
+
+def test_an_unevaluable_result_can_be_retested(testing_batch, operator):
+    unclear = _enter(testing_batch, "CD105", operator, "<96")
+    retest = qc_result_record(
+        batch=testing_batch,
+        criterion=unclear.criterion,
+        acting_user=operator,
+        retest_of=unclear,
+        entry=ResultEntry(value="97.1", unit="%", analyst="Q. C. Analyst"),
+    )
+    assert retest.flag == QcFlag.PASS
