@@ -18,6 +18,7 @@ urlpatterns = [
     path("samples/", include("samples.urls")),
     path("manufacturing/", include("manufacturing.urls")),
     path("release/", include("manufacturing.release_urls")),
+    path("product/", include("manufacturing.product_urls")),
     path("admin/", admin.site.urls),
 ]
 

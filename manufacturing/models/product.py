@@ -76,7 +76,7 @@ class FinalProduct(Audited):
         return self.code
 
     def get_absolute_url(self) -> str:
-        return reverse("manufacturing:product-detail", args=[self.code])
+        return reverse("product:detail", args=[self.code])
 
     @property
     def statement(self) -> str:
@@ -208,7 +208,7 @@ class Infusion(Audited):
         return f"Infusion of {self.product.code} to {self.subject.code}"
 
     def get_absolute_url(self) -> str:
-        return reverse("manufacturing:product-detail", args=[self.product.code])
+        return reverse("product:detail", args=[self.product.code])
 
     def signature_content(self) -> dict[str, object]:
         return {

@@ -1,0 +1,129 @@
+"""From the cleanroom to the patient in Chromium: issue, ward receipt by scanning, bedside check, infusion."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from lims.labels import label_payload
+from lims.roles import CLINICIAN, QA
+from lims.signatures import SignatureRequest
+from manufacturing.models import BedsideCheck, ProductStatus
+from manufacturing.services.infusion import dose_calculate, dose_verify, product_formulate
+from samples.services import subject_register
+from tests.e2e.conftest import screenshot
+from tests.factories import UserFactory, subject_dates
+from tests.manufacturing.helpers import released_batch
+
+pytestmark = [pytest.mark.urls("tests.manufacturing.product_test_urls"), pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def second_clinician(db):
+    return UserFactory(username="colin", first_name="Colin", last_name="Clinician", role=CLINICIAN)
+
+
+@pytest.fixture
+def product(study, clinician, operator, qa_officer, second_clinician, password):
+    second_qa = UserFactory(username="quentin", first_name="Quentin", last_name="Second", role=QA)
+    batch = released_batch(study, clinician, operator, qa_officer, second_qa, password)
+    product = product_formulate(batch=batch, acting_user=operator, total_viable_cells=44_000_000, volume_ml="10")
+    dose = dose_calculate(
+        product=product,
+        acting_user=clinician,
+        weight_kg="40",
+        weight_measured_on=timezone.localdate(),
+        target_million_per_kg="1.0",
+    )
+    dose_verify(
+        dose=dose,
+        acting_user=second_clinician,
+        signature=SignatureRequest(
+            username=second_clinician.username, password=password, meaning="verified", reason="calculation checked"
+        ),
+    )
+    return product
+
+
+def shot(page, name):
+    screenshot(page, name)
+    page.evaluate("window.scrollTo(0, 0)")
+
+
+def scan(page, selector, code):
+    page.click(selector)
+    page.keyboard.type(label_payload(code), delay=5)
+    page.keyboard.press("Enter")
+
+
+def bedside(page, wristband, bag, second_clinician, password):
+    page.goto("/product/bedside/")
+    assert page.evaluate("document.activeElement.id") == "id_wristband"
+    page.keyboard.type(label_payload(wristband), delay=5)
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "id_bag"
+    page.keyboard.type(label_payload(bag), delay=5)
+    page.keyboard.press("Enter")
+    page.fill("#id_username", second_clinician.username)
+    page.fill("#id_password", password)
+
+
+def test_issue_receive_check_at_the_bedside_and_infuse(
+    page, login, operator, clinician, second_clinician, password, product, study
+):
+    login(operator)
+    page.goto(f"/product/{product.code}/")
+    assert "FOR AUTOLOGOUS USE ONLY" in page.inner_text("#statement")
+    shot(page, "product-page")
+    page.click("#issue-link")
+    page.fill("#id_courier", "Hamid")
+    page.fill("#id_temperature_c", "5")
+    page.click("#submit-button")
+    page.wait_for_url(f"**/product/{product.code}/")
+    assert "Issued" in page.inner_text("#product-status")
+
+    page.context.clear_cookies()
+    login(clinician)
+    page.goto(f"/product/{product.code}/receive/")
+    page.keyboard.type(label_payload(product.code), delay=5)
+    page.fill("#id_courier", "Hamid")
+    page.fill("#id_temperature_c", "5")
+    page.fill("#id_ward", "Rheumatology ward")
+    page.click("#submit-button")
+    page.wait_for_url(f"**/product/{product.code}/")
+    assert "Received at the ward" in page.inner_text("#product-status")
+
+    other = subject_register(study=study, acting_user=clinician, sex="F", **subject_dates())
+    bedside(page, f"WB-{other.code}", product.code, second_clinician, password)
+    page.click("#submit-button")
+    assert "HARD STOP — DO NOT INFUSE" in page.inner_text("#hard-stop")
+    assert "WRONG PATIENT" in page.inner_text("#findings")
+    shot(page, "bedside-hard-stop")
+    assert BedsideCheck.objects.filter(passed=False).count() == 1
+
+    bedside(page, f"WB-{product.batch.subject.code}", product.code, second_clinician, password)
+    shot(page, "bedside-check")
+    page.click("#submit-button")
+    page.wait_for_url("**/product/infusions/*/")
+
+    now = timezone.localtime()
+    page.fill("#id_started_at", (now - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_ended_at", now.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_volume_infused_ml", "9.1")
+    vitals = {"heart_rate_bpm": "72", "systolic_mmhg": "124", "diastolic_mmhg": "78"}
+    vitals |= {"temperature_c": "36.8", "spo2_percent": "98", "respiratory_rate": "14"}
+    for when in ("before", "after"):
+        for name, value in vitals.items():
+            page.fill(f"#id_{name}_{when}", value)
+    page.fill("#id_password", password)
+    page.fill("#id_witness_username", second_clinician.username)
+    page.fill("#id_witness_password", password)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("#submit-button")
+    page.wait_for_url(f"**/product/{product.code}/")
+    assert page.inner_text("#product-status") == "Infused"
+    shot(page, "infusion-recorded")
+    product.refresh_from_db()
+    assert product.status == ProductStatus.INFUSED
