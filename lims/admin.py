@@ -10,7 +10,17 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from lims.models import CustodyEvent, Label, ScanAttempt, Signature, SignatureFailure, User
+from lims.models import (
+    CustodyEvent,
+    Label,
+    Notification,
+    NotificationPreference,
+    Reminder,
+    ScanAttempt,
+    Signature,
+    SignatureFailure,
+    User,
+)
 
 # Nothing in Stroma is deleted: records are corrected, voided or superseded with a reason.
 admin.site.disable_action("delete_selected")
@@ -84,3 +94,27 @@ class SignatureAdmin(ReadOnlyAuditedAdmin):
 class SignatureFailureAdmin(ReadOnlyAuditedAdmin):
     list_display = ("failed_at", "username_entered", "why", "attempted_by")
     list_select_related = ("attempted_by",)
+
+
+# --- Reminders: read-only here; acknowledged and snoozed through lims.reminders ----------------------
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAuditedAdmin):
+    list_display = ("due_at", "kind", "item_code", "title", "audience_role", "status", "escalated_at")
+    list_filter = ("status", "kind", "audience_role")
+    search_fields = ("item_code", "subject_code", "title")
+    date_hierarchy = "due_at"
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAuditedAdmin):
+    list_display = ("created_at", "reminder", "recipient", "channel", "sent_at", "message_id")
+    list_filter = ("channel",)
+    list_select_related = ("reminder", "recipient")
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(ReadOnlyAuditedAdmin):
+    list_display = ("user", "daily_digest")
+    list_select_related = ("user",)

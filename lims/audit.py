@@ -24,7 +24,7 @@ from simple_history.utils import get_history_manager_for_model
 
 from lims.errors import DomainError
 
-AUDITED_APPS = ("lims", "samples", "manufacturing")
+AUDITED_APPS = ("lims", "samples", "manufacturing", "api")
 
 
 def system_user() -> Any:

@@ -4,5 +4,24 @@ from django.conf import settings
 from django.http import HttpRequest
 
 
+class _ReminderCount:
+    """The header badge: counted only when a page shows it, once per request (one query)."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.value: int | None = None
+
+    def __call__(self) -> int:
+        if self.value is None:
+            from lims.reminders import badge_count
+
+            self.value = badge_count(getattr(self.request, "user", None))
+        return self.value
+
+
 def site(request: HttpRequest) -> dict[str, object]:
-    return {"site_time_zone": settings.TIME_ZONE, "idle_timeout_minutes": settings.STROMA_IDLE_TIMEOUT_MINUTES}
+    return {
+        "site_time_zone": settings.TIME_ZONE,
+        "idle_timeout_minutes": settings.STROMA_IDLE_TIMEOUT_MINUTES,
+        "reminder_count": _ReminderCount(request),
+    }

@@ -245,3 +245,113 @@ class Deviation(Audited):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.get_status_display()})"
+
+
+# --- Reminders (docs/reminders.md) -----------------------------------------------------------
+
+
+class ReminderStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+REMINDER_TRANSITIONS: dict[str, set[str]] = {
+    ReminderStatus.OPEN: {ReminderStatus.ACKNOWLEDGED, ReminderStatus.RESOLVED},
+    ReminderStatus.ACKNOWLEDGED: {ReminderStatus.RESOLVED},
+    ReminderStatus.RESOLVED: set(),
+}
+
+
+class Reminder(Audited):
+    """One thing that fell due, derived from the records by the sweep: at most one per item, kind and due time.
+
+    The kind names a rule in lims.reminders (no choices here, so that a new rule needs no migration);
+    the unique key is what makes a sweep that runs twice, or after a crash, create nothing twice.
+    """
+
+    kind = models.CharField(max_length=40)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    item = GenericForeignKey("content_type", "object_id")
+    item_code = models.CharField(max_length=40, help_text="The item's code as printed on its label or record.")
+    subject_code = models.CharField(max_length=32, blank=True)
+    title = models.CharField(max_length=200)
+    audience_role = models.CharField(max_length=40, help_text="The role whose inbox shows this reminder.")
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=ReminderStatus.choices, default=ReminderStatus.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=200, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    snooze_reason = models.TextField(blank=True)
+    snoozed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["due_at", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "kind", "due_at"], name="one_reminder_per_item_kind_and_due_time"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "audience_role", "due_at"]),
+        ]
+        permissions: ClassVar = [("acknowledge_reminder", "Can acknowledge or snooze the reminders of their role")]
+
+    def __str__(self) -> str:
+        return f"{self.title} (due {timezone.localtime(self.due_at):%Y-%m-%d %H:%M})"
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", "E-mail as it falls due"
+    DIGEST = "digest", "Daily digest e-mail"
+    ESCALATION = "escalation", "Escalation e-mail"
+
+
+class Notification(Audited):
+    """The outbox: one row per reminder, recipient and channel, marked sent in the transaction that sends it."""
+
+    reminder = models.ForeignKey(Reminder, on_delete=models.PROTECT, related_name="notifications")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=16, choices=NotificationChannel.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True, help_text="Message-ID of the e-mail that carried it.")
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["reminder", "recipient", "channel"], name="one_notification_per_reminder_recipient_channel"
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(
+                fields=["recipient", "channel"], condition=models.Q(sent_at__isnull=True), name="notification_unsent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.recipient_id} for reminder {self.reminder_id}"
+
+
+class NotificationPreference(Audited):
+    """How one person wants reminder e-mail: each as it falls due (the default) or one daily digest."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notification_preference"
+    )
+    daily_digest = models.BooleanField(
+        default=False, help_text="One e-mail a day (at STROMA_DIGEST_HOUR, site time) instead of one per sweep."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {'daily digest' if self.daily_digest else 'as due'}"

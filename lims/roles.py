@@ -40,7 +40,9 @@ _VIEW_MANUFACTURING = {
     "manufacturing.view_reagentlot",
     "manufacturing.view_harvest",
 }
-_EVERYONE = {"lims.view_audit_trail", "lims.view_label", *_VIEW_SAMPLES, *_VIEW_MANUFACTURING}
+# Reminders (docs/reminders.md): everyone has an inbox; whose reminder it is decides who may act on it.
+_REMINDERS = {"lims.view_reminder", "lims.acknowledge_reminder"}
+_EVERYONE = {"lims.view_audit_trail", "lims.view_label", *_VIEW_SAMPLES, *_VIEW_MANUFACTURING, *_REMINDERS}
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     OPERATOR: _EVERYONE

@@ -47,6 +47,10 @@ INSTALLED_APPS = [
     "lims",
     "samples",
     "manufacturing",
+    "rest_framework",
+    "drf_spectacular",
+    "django_filters",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -190,6 +194,24 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# A sweep cut off by a lost broker connection is simply run again (it is idempotent): cancel it.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+
+# Reminders (docs/reminders.md): ONE beat task sweeps the database every STROMA_SWEEP_MINUTES (UTC
+# schedule); what is due is derived from the records, so no task is ever scheduled days ahead.
+STROMA_SWEEP_MINUTES = env_int("STROMA_SWEEP_MINUTES", 5)
+# Tests only: a sweep every N seconds (overrides the minutes when above 0).
+STROMA_SWEEP_SECONDS = env_int("STROMA_SWEEP_SECONDS", 0)
+# Tests only: pause this long (ms) before each reminder e-mail, so a test can kill a worker mid-sweep.
+STROMA_SWEEP_TEST_DELAY_MS = env_int("STROMA_SWEEP_TEST_DELAY_MS", 0)
+# An open reminder still not done this many hours after it fell due is escalated to the lab manager, once.
+STROMA_REMINDER_GRACE_HOURS = env_int("STROMA_REMINDER_GRACE_HOURS", 4)
+# A released reagent lot still in use is flagged this many days before it expires.
+STROMA_LOT_EXPIRY_WARNING_DAYS = env_int("STROMA_LOT_EXPIRY_WARNING_DAYS", 14)
+# People who chose the daily digest get it at this hour, site time.
+STROMA_DIGEST_HOUR = env_int("STROMA_DIGEST_HOUR", 7)
+# The address reminder e-mails link to.
+STROMA_SITE_URL = env_str("STROMA_SITE_URL", "http://127.0.0.1:8000")
 
 # E-mail: printed to the console unless a backend is configured.
 EMAIL_BACKEND = env_str("STROMA_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -199,6 +221,8 @@ EMAIL_HOST_USER = env_str("STROMA_EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("STROMA_EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("STROMA_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("STROMA_DEFAULT_FROM_EMAIL", "stroma@localhost")
+# Where django.core.mail.backends.filebased.EmailBackend writes (tests read what a worker sent).
+EMAIL_FILE_PATH = env_str("STROMA_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 # Transport security: on in production, so that check --deploy passes with no warning.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -223,4 +247,45 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("STROMA_LOG_LEVEL", "WARNING")},
+}
+
+# --- REST API (docs/api.md) ---------------------------------------------------------------------
+# Tokens for devices and integrations act within the owner's permissions AND the token's role: the
+# scope backend comes first so that its refusal stops the permission check before any grant.
+AUTHENTICATION_BACKENDS = ["api.authentication.TokenScopeBackend", *AUTHENTICATION_BACKENDS]
+# A write body larger than this is refused with 413 before it is parsed (Django's own limit does not
+# apply to DRF's streaming JSON parser).
+STROMA_API_MAX_BODY_BYTES = env_int("STROMA_API_MAX_BODY_BYTES", 64 * 1024)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermission"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "api.schema.StromaAutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Stroma API",
+    "DESCRIPTION": (
+        "Read every record and perform the bench steps through the same services as the pages. "
+        "Refusals are JSON: {detail, code, reasons}. See docs/api.md."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.forbid_unknown_request_fields",
+    ],
 }

@@ -15,10 +15,15 @@ urlpatterns = [
     path("labels/<str:code>/custody/new/", views.custody_new, name="custody-new"),
     path("records/<int:content_type_id>/<int:object_id>/sign/", views.record_sign_view, name="record-sign"),
     path("records/<int:content_type_id>/<int:object_id>/audit/", views.audit_trail, name="audit-trail"),
+    path("reminders/", views.reminder_inbox, name="reminder-inbox"),
+    path("reminders/<int:pk>/acknowledge/", views.reminder_acknowledge_view, name="reminder-acknowledge"),
+    path("reminders/<int:pk>/snooze/", views.reminder_snooze_view, name="reminder-snooze"),
+    path("reminders/preferences/", views.reminder_preferences, name="reminder-preferences"),
     path("samples/", include("samples.urls")),
     path("manufacturing/", include("manufacturing.urls")),
     path("release/", include("manufacturing.release_urls")),
     path("product/", include("manufacturing.product_urls")),
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]
 

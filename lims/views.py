@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.contenttypes.models import ContentType
@@ -10,13 +11,22 @@ from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from lims import labels
 from lims.audit import audit_csv, audit_entries
 from lims.errors import DomainError
 from lims.forms import CustodyForm, SignatureForm
-from lims.models import Label, ScanAttempt
+from lims.models import Label, Reminder, ScanAttempt
+from lims.reminders import (
+    SNOOZE_CHOICES_MINUTES,
+    dashboard_for,
+    notification_preference_set,
+    reminder_acknowledge,
+    reminder_snooze,
+    wants_daily_digest,
+)
 from lims.selectors import label_item_context
 from lims.services import custody_record, require_scanned
 from lims.signatures import SIGNABLE, SignatureRequest, record_sign, signatures_for
@@ -24,10 +34,17 @@ from lims.signatures import SIGNABLE, SignatureRequest, record_sign, signatures_
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """The operator's day: overdue, due now and due later today, then the person's recent scans."""
     recent = (
         ScanAttempt.objects.filter(scanned_by_id=request.user.pk).select_related("label").order_by("-scanned_at")[:10]
     )
-    return render(request, "lims/home.html", {"recent_scans": recent})
+    context = {
+        "recent_scans": recent,
+        "board": dashboard_for(request.user),
+        "snooze_choices": SNOOZE_CHOICES_MINUTES,
+        "grace_hours": settings.STROMA_REMINDER_GRACE_HOURS,
+    }
+    return render(request, "lims/home.html", context)
 
 
 @login_required
@@ -135,3 +152,74 @@ def audit_trail(request: HttpRequest, content_type_id: int, object_id: int) -> H
     return render(
         request, "lims/audit_trail.html", {"record": record, "entries": entries, "content_type_id": content_type_id}
     )
+
+
+# --- Reminders: inbox, acknowledge, snooze, e-mail preference (lims.reminders) -----------------------
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        target = ""
+    return redirect(target or "reminder-inbox")
+
+
+@login_required
+def reminder_inbox(request: HttpRequest) -> HttpResponse:
+    context = {
+        "board": dashboard_for(request.user),
+        "snooze_choices": SNOOZE_CHOICES_MINUTES,
+        "daily_digest": wants_daily_digest(request.user),
+        "digest_hour": settings.STROMA_DIGEST_HOUR,
+        "grace_hours": settings.STROMA_REMINDER_GRACE_HOURS,
+    }
+    return render(request, "lims/inbox.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def reminder_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    reminder = get_object_or_404(Reminder, pk=pk)
+    try:
+        reminder_acknowledge(reminder=reminder, acting_user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Acknowledged: {reminder.title}.")
+    return _back(request)
+
+
+@login_required
+@require_http_methods(["POST"])
+def reminder_snooze_view(request: HttpRequest, pk: int) -> HttpResponse:
+    reminder = get_object_or_404(Reminder, pk=pk)
+    try:
+        minutes = int(request.POST.get("minutes", "0"))
+    except ValueError:
+        minutes = 0
+    try:
+        snoozed = reminder_snooze(
+            reminder=reminder, acting_user=request.user, minutes=minutes, reason=request.POST.get("reason", "")
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        until = timezone.localtime(snoozed.snoozed_until) if snoozed.snoozed_until else timezone.localtime()
+        messages.success(request, f"Snoozed until {until:%H:%M on %Y-%m-%d}: {reminder.title}.")
+    return _back(request)
+
+
+@login_required
+@require_http_methods(["POST"])
+def reminder_preferences(request: HttpRequest) -> HttpResponse:
+    digest = request.POST.get("daily_digest") == "on"
+    try:
+        notification_preference_set(acting_user=request.user, daily_digest=digest)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            "Reminder e-mail: one daily digest." if digest else "Reminder e-mail: each reminder as it falls due.",
+        )
+    return _back(request)
