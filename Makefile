@@ -33,5 +33,8 @@ check: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
+bench: venv
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var node_modules

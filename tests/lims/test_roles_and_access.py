@@ -34,6 +34,9 @@ def test_docs_roles_names_every_role():
     text = (ROOT / "docs" / "roles.md").read_text()
     for role in ROLES:
         assert role in text
+    for codes in ROLE_PERMISSIONS.values():
+        for code in codes:
+            assert f"`{code}`" in text, f"{code} is granted in lims/roles.py but missing from docs/roles.md"
 
 
 def test_five_wrong_passwords_lock_the_login(client, operator, password):
