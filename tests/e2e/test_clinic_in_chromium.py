@@ -70,6 +70,7 @@ def test_a_clinician_enrols_a_subject_and_the_cleanroom_receives_the_aspirate(
     page.click("text=Log out")
     login(operator)
     page.goto("/samples/receive/")
+    page.click("#id_payload")  # the scanner types into the focused box; make sure it has the focus
     page.keyboard.type(label_payload(aspirate.code), delay=5)
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/samples/aspirates/{aspirate.code}/receive/**")
