@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast check bench clean
+.PHONY: venv demo test test-fast check bench traceability clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,9 @@ check: venv
 
 bench: venv
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+traceability: venv
+	$(PY) manage.py traceability
 
 clean:
 	rm -rf $(VENV) var node_modules

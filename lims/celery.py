@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lims.settings")
 
@@ -26,3 +29,24 @@ def _beat_schedule(sender: Celery, **kwargs: Any) -> None:
     sender.add_periodic_task(
         every, sender.signature("lims.tasks.reminders_sweep_task"), name="reminders-sweep", expires=every
     )
+    hour, minute = site_time_in_utc(SIGNATURE_CHECK_SITE_TIME, settings.TIME_ZONE)
+    sender.add_periodic_task(
+        crontab(hour=hour, minute=minute),
+        sender.signature("lims.tasks.signatures_verify_task"),
+        name="signatures-verify",
+    )
+
+
+# The nightly signature check (lims.integrity) runs when the lab is quiet, in site time.
+SIGNATURE_CHECK_SITE_TIME = time(2, 30)
+
+
+def site_time_in_utc(at: time, zone: str, *, on: date | None = None) -> tuple[int, int]:
+    """The UTC hour and minute of a site-time moment, fixed when beat starts.
+
+    The schedule stays in UTC like every other entry; a daylight-saving change in the site's zone
+    moves the check by an hour until beat restarts, and it still runs once a night.
+    """
+    local = datetime.combine(on or date.today(), at, tzinfo=ZoneInfo(zone))
+    moment = local.astimezone(UTC)
+    return moment.hour, moment.minute

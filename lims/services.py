@@ -135,10 +135,11 @@ def scan_report_to_qa(*, scan_attempt_id: int) -> bool:
 
 
 def _temperature(value: object) -> Decimal:
-    temperature = number(value, "The temperature (°C)").quantize(Decimal("0.1"))
+    # The range is checked before rounding: quantize() raises on a number as large as 1e400.
+    temperature = number(value, "The temperature (°C)")
     if not Decimal("-200") <= temperature <= Decimal("60"):
         raise DomainError(f"A temperature of {temperature} °C is not physically plausible for a hand-over.")
-    return temperature
+    return temperature.quantize(Decimal("0.1"))
 
 
 def custody_record(

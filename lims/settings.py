@@ -26,11 +26,15 @@ if STROMA_ENV not in {"development", "production"}:
 PRODUCTION = STROMA_ENV == "production"
 
 DEBUG = env_bool("STROMA_DEBUG", False)
+# Published in the repository, so it protects nothing: production refuses it as firmly as no key at all.
+DEVELOPMENT_SECRET_KEY = "development-only-key-not-for-production-use-3c9f1e7a5b2d4c6e8f0a1b2c3d4e5f60"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY")
+if PRODUCTION and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is the published development key; production needs its own secret")
 if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY is required when STROMA_ENV=production")
-    SECRET_KEY = "development-only-key-not-for-production-use-3c9f1e7a5b2d4c6e8f0a1b2c3d4e5f60"  # noqa: S105
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("STROMA_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("STROMA_CSRF_TRUSTED_ORIGINS", [])
@@ -64,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "lims.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "lims.urls"
@@ -90,6 +95,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'stroma.sqlite3'}"),
         conn_max_age=env_int("STROMA_DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

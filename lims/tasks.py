@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from lims.integrity import signatures_report_to_qa, signatures_verify
 from lims.reminders import reminders_sweep
 from lims.services import scan_report_to_qa
 
@@ -26,3 +27,11 @@ def reminders_sweep_task() -> dict[str, int]:
         "queued": result.queued,
         "mails": result.mails,
     }
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def signatures_verify_task() -> dict[str, int]:
+    """Nightly: re-verify every signature and tell QA about any record changed after signing (lims.integrity)."""
+    report = signatures_verify()
+    mails = signatures_report_to_qa(report)
+    return {"checked": report.checked, "valid": report.valid, "broken": len(report.broken), "mails": mails}

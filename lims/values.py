@@ -40,14 +40,22 @@ def positive(value: object, what: str, unit: str) -> Decimal:
     return parsed
 
 
+MAX_CELLS = 10**15  # far above any culture, far below what a 64-bit column holds
+
+
 def cell_count(value: object, what: str) -> int:
-    """A whole, positive number of cells; spaces and commas typed as thousands separators are allowed."""
+    """A whole, positive number of cells; spaces and commas typed as thousands separators are allowed.
+
+    Only ASCII digits: ``str.isdigit`` also accepts superscripts such as "10⁶", which ``int`` cannot read.
+    """
     from lims.errors import DomainError
 
     text = str(value).replace(" ", "").replace(",", "").replace("\u202f", "")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise DomainError(f"{what} must be a whole number of cells above zero, not {value!r}.")
     parsed = int(text)
     if parsed <= 0:
         raise DomainError(f"{what} must be above zero.")
+    if parsed > MAX_CELLS:
+        raise DomainError(f"{what} of {parsed:,} is more than any culture holds; check the count.")
     return parsed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -12,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from lims import labels
 from lims.audit import audit_csv, audit_entries
@@ -32,7 +34,14 @@ from lims.services import custody_record, require_scanned
 from lims.signatures import SIGNABLE, SignatureRequest, record_sign, signatures_for
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The form data of a POST, even an empty one: ``request.POST or None`` leaves an empty POST unbound,
+    refused with a 400 that says nothing."""
+    return request.POST if request.method == "POST" else None
+
+
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The operator's day: overdue, due now and due later today, then the person's recent scans."""
     recent = (
@@ -49,6 +58,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required("lims.view_label", raise_exception=True)
+@require_GET
 def label_detail(request: HttpRequest, code: str) -> HttpResponse:
     label = get_object_or_404(Label.objects.select_related("content_type", "created_by"), code=code)
     return render(request, "lims/label_detail.html", label_item_context(label))
@@ -56,6 +66,7 @@ def label_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @permission_required("lims.view_label", raise_exception=True)
+@require_GET
 def label_pdf(request: HttpRequest, code: str) -> HttpResponse:
     label = get_object_or_404(Label, code=code)
     pdf = labels.label_sheet_pdf([labels.label_text_for(label)])
@@ -66,6 +77,7 @@ def label_pdf(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @permission_required("lims.view_label", raise_exception=True)
+@require_GET
 def label_zpl(request: HttpRequest, code: str) -> HttpResponse:
     label = get_object_or_404(Label, code=code)
     response = HttpResponse(labels.label_zpl(labels.label_text_for(label)), content_type="text/plain; charset=ascii")
@@ -79,7 +91,7 @@ def custody_new(request: HttpRequest, code: str) -> HttpResponse:
     label = get_object_or_404(Label, code=code)
     if not request.user.has_perm("lims.add_custodyevent"):
         raise PermissionDenied("Your role does not allow you to record a custody hand-over.")
-    form = CustodyForm(request.POST or None)
+    form = CustodyForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             require_scanned(
@@ -117,7 +129,7 @@ def record_sign_view(request: HttpRequest, content_type_id: int, object_id: int)
     meanings, permission = SIGNABLE[key]
     if not request.user.has_perm(permission):
         raise PermissionDenied("Your role does not allow you to sign this record.")
-    form = SignatureForm(request.POST or None, meanings=meanings, initial={"username": request.user.get_username()})
+    form = SignatureForm(_posted(request), meanings=meanings, initial={"username": request.user.get_username()})
     if request.method == "POST" and form.is_valid():
         signature_request = SignatureRequest(**form.cleaned_data)
         try:
@@ -141,6 +153,7 @@ def record_sign_view(request: HttpRequest, content_type_id: int, object_id: int)
 
 @login_required
 @permission_required("lims.view_audit_trail", raise_exception=True)
+@require_GET
 def audit_trail(request: HttpRequest, content_type_id: int, object_id: int) -> HttpResponse:
     record = _record_for(content_type_id, object_id)
     entries = audit_entries(record)  # type: ignore[arg-type]
@@ -165,6 +178,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def reminder_inbox(request: HttpRequest) -> HttpResponse:
     context = {
         "board": dashboard_for(request.user),

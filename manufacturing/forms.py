@@ -78,9 +78,11 @@ def _lot_scan_widget(rows: int = 3) -> forms.Textarea:
 
 
 def _volume_field(label: str = "Medium volume (mL)") -> forms.DecimalField:
+    # As many digits as the column that keeps it (Flask and CultureEvent volume_ml: 6, one after the point):
+    # one more is refused by PostgreSQL as a numeric overflow after the form has accepted it.
     return forms.DecimalField(
         label=label,
-        max_digits=7,
+        max_digits=6,
         decimal_places=1,
         widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
     )
@@ -138,6 +140,13 @@ class TokenMixin(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["client_token"].initial = uuid.uuid4().hex
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # A hidden field's own error is never shown on the page: say it where the person reads it.
+        if self.has_error("client_token"):
+            self.add_error(None, "This form was altered or has expired: reload the page and enter it again.")
+        return cleaned
 
 
 class BatchStartForm(CleanroomForm):
@@ -242,8 +251,8 @@ class HarvestForm(BackdatedForm):
     viability_percent = forms.DecimalField(
         label="Viability (%)", max_digits=5, decimal_places=1, widget=forms.NumberInput(attrs={"step": "0.1"})
     )
-    volume_ml = forms.DecimalField(
-        label="Harvest volume (mL)", max_digits=8, decimal_places=1, widget=forms.NumberInput(attrs={"step": "0.1"})
+    volume_ml = forms.DecimalField(  # Harvest.volume_ml holds 7 digits
+        label="Harvest volume (mL)", max_digits=7, decimal_places=1, widget=forms.NumberInput(attrs={"step": "0.1"})
     )
 
 

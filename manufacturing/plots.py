@@ -14,6 +14,7 @@ from decimal import Decimal
 from html import escape
 
 from manufacturing.selectors import GrowthPoint
+from manufacturing.timeline import PHASES, TimelineEvent
 
 WIDTH, HEIGHT = 760, 600
 LEFT, RIGHT = 100, 700
@@ -182,5 +183,73 @@ def growth_curve_svg(points: Sequence[GrowthPoint], *, title: str, target_days: 
         marker="square",
         panel=cell_panel,
     )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+TIMELINE_LEFT, TIMELINE_RIGHT, LANE, ALERT_COLOUR = 110, 730, 34, "#b00020"
+
+
+def timeline_svg(events: Sequence[TimelineEvent], *, title: str, plot_id: str = "timeline") -> str:
+    """One lane per phase against days since the first event; alerts are red diamonds, the rest dots.
+
+    Each mark carries its event in a tooltip; the table under the plot holds the same events in words.
+    """
+    lanes = [phase for phase in PHASES if any(e.phase == phase for e in events)] or list(PHASES[:1])
+    top = 60
+    height = top + LANE * len(lanes) + 60
+    start = events[0].at if events else None
+    days = [(e.at - start).total_seconds() / 86400 for e in events] if start else []
+    ticks = _ticks(max([*days, 1.0]), 6)
+
+    def x_of(day: float) -> float:
+        return TIMELINE_LEFT + day / ticks[-1] * (TIMELINE_RIGHT - TIMELINE_LEFT)
+
+    alerts = sum(1 for e in events if e.alert)
+    span = f" over {days[-1]:.0f} days" if days else ""
+    description = f"{len(events)} events{span}, {alerts} of them alerts, in {len(lanes)} phases."
+    bottom = top + LANE * len(lanes)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
+        f'role="img" aria-labelledby="{plot_id}-title {plot_id}-desc" class="timeline-plot" '
+        'font-family="system-ui, sans-serif">',
+        f'<title id="{plot_id}-title">{escape(title)}</title>',
+        f'<desc id="{plot_id}-desc">{escape(description)}</desc>',
+        f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+        f'<text x="10" y="28" font-size="17" font-weight="700">{escape(title)}</text>',
+        f'<text x="{TIMELINE_RIGHT}" y="28" font-size="13" text-anchor="end">● event   '
+        f'<tspan fill="{ALERT_COLOUR}">◆ alert</tspan></text>',
+    ]
+    for index, lane in enumerate(lanes):
+        y = top + LANE * index + LANE / 2
+        parts.append(
+            f'<line x1="{TIMELINE_LEFT}" y1="{y}" x2="{TIMELINE_RIGHT}" y2="{y}" stroke="{GRID}"/>'
+            f'<text x="{TIMELINE_LEFT - 10}" y="{y + 5}" text-anchor="end" font-size="14">{escape(lane)}</text>'
+        )
+    for tick in ticks:
+        x = x_of(tick)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" stroke="{GRID}"/>'
+            f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="middle" font-size="13">{_number(tick)}</text>'
+        )
+    parts.append(
+        f'<text x="{(TIMELINE_LEFT + TIMELINE_RIGHT) / 2}" y="{bottom + 44}" text-anchor="middle" font-size="14">'
+        f"days since {start:%Y-%m-%d}</text>"
+        if start
+        else ""
+    )
+    for event, day in zip(events, days, strict=True):
+        x, y = x_of(day), top + LANE * lanes.index(event.phase) + LANE / 2
+        tip = escape(f"{event.at:%Y-%m-%d %H:%M} {event.what}")
+        if event.alert:
+            parts.append(
+                f'<path d="M{x:.1f},{y - 8:.1f} L{x + 8:.1f},{y:.1f} L{x:.1f},{y + 8:.1f} L{x - 8:.1f},{y:.1f} Z" '
+                f'fill="{ALERT_COLOUR}" class="alert-mark"><title>{tip}</title></path>'
+            )
+        else:
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PD_COLOUR}" fill-opacity="0.8">'
+                f"<title>{tip}</title></circle>"
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from lims.signatures import SignatureRequest
+from manufacturing.models import ProductStatus
 from manufacturing.services.infusion import Handover, InfusionRecord
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -70,6 +71,17 @@ class ReceiveForm(IssueForm):
     ward = forms.CharField(max_length=100)
 
     field_order = ["scanned", "courier", "temperature_c", "ward"]
+
+
+class DisposeForm(forms.Form):
+    disposition = forms.ChoiceField(
+        label="The product is",
+        choices=[(s.value, s.label) for s in (ProductStatus.RETURNED, ProductStatus.DESTROYED)],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label="Reason (kept in the product's history)", max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class BedsideForm(forms.Form):

@@ -20,8 +20,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from lims.errors import DomainError
 from manufacturing import product_forms
-from manufacturing.models import Batch, DoseCalculation, FinalProduct, Infusion
+from manufacturing.models import PRODUCT_TRANSITIONS, Batch, DoseCalculation, FinalProduct, Infusion, ProductStatus
+from manufacturing.plots import timeline_svg
 from manufacturing.services import infusion as services
+from manufacturing.timeline import subject_timeline as timeline_events
+from samples.models import Subject
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -55,6 +58,7 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
             "expired": product.expires_at <= timezone.now(),
             "doses": product.doses.select_related("calculated_by", "verified_by").order_by("-calculated_at"),
             "infusion": Infusion.objects.filter(product=product).first(),
+            "disposable": {s for s, targets in PRODUCT_TRANSITIONS.items() if ProductStatus.DESTROYED in targets},
         },
     )
 
@@ -161,6 +165,23 @@ def receive(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @login_required
+@permission_required("manufacturing.issue_product", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def dispose(request: HttpRequest, code: str) -> HttpResponse:
+    product = _product(code)
+    form = product_forms.DisposeForm(_posted(request))
+    context = {"heading": f"Return or destroy {product.code}", "submit": "Record the disposition", "product": product}
+    if form.is_valid():
+        try:
+            disposed = services.product_dispose(product=product, acting_user=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            return _form_page(request, form, context, exc.message)
+        messages.success(request, f"{disposed.code} recorded as {disposed.get_status_display().lower()}.")
+        return redirect("product:detail", code=product.code)
+    return _form_page(request, form, context)
+
+
+@login_required
 @permission_required("manufacturing.add_infusion", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def bedside(request: HttpRequest) -> HttpResponse:
@@ -206,3 +227,20 @@ def infusion(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Infusion recorded.")
         return redirect("product:detail", code=record.product.code)
     return _form_page(request, form, context, template="infusion.html")
+
+
+@login_required
+@permission_required("samples.view_subject", raise_exception=True)
+@require_GET
+def subject_timeline(request: HttpRequest, code: str) -> HttpResponse:
+    subject = get_object_or_404(Subject.objects.select_related("study"), code=code)
+    events = timeline_events(subject)
+    return render(
+        request,
+        "manufacturing/product/timeline.html",
+        {
+            "subject": subject,
+            "events": events,
+            "plot": timeline_svg(events, title=f"Subject {subject.code}: from screening to follow-up"),
+        },
+    )

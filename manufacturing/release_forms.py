@@ -208,6 +208,9 @@ class QcResultsForm(ResultFieldsMixin):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if self.has_error("sample"):
+            # The sheet shows the sample list without a line for its errors: say it at the top of the sheet.
+            self.add_error(None, "Choose the QC sample from this batch's list, or leave it empty.")
         if not self.errors and not any(self.filled(c) for c in self.criteria):
             raise forms.ValidationError("Fill in at least one result: a value, or an outcome from the list.")
         return cleaned

@@ -157,6 +157,12 @@ def _status(request: HttpRequest) -> int:
     return 400 if request.method == "POST" else 200
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The form data of a POST, even an empty one: ``request.POST or None`` leaves an empty POST unbound,
+    refused with a 400 that says nothing."""
+    return request.POST if request.method == "POST" else None
+
+
 def _form_page(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
     return render(request, f"manufacturing/{template}", context, status=_status(request))
 
@@ -225,7 +231,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def batch_start_scan(request: HttpRequest) -> HttpResponse:
     """Scan the aspirate tube to start its batch, so the batch opens from the tube in hand."""
-    form = ScanForm(request.POST or None)
+    form = ScanForm(_posted(request))
     error = ""
     if request.method == "POST" and form.is_valid():
         result = scan_resolve(payload=form.cleaned_data["payload"], acting_user=request.user)
@@ -253,7 +259,7 @@ def batch_start(request: HttpRequest, aspirate_code: str) -> HttpResponse:
     aspirate = get_object_or_404(
         Aspirate.objects.select_related("subject", "protocol__study", "received_by"), code=aspirate_code
     )
-    form = BatchStartForm(request.POST or None, acting_user=request.user)
+    form = BatchStartForm(_posted(request), acting_user=request.user)
     context: dict[str, Any] = {"form": form, "aspirate": aspirate}
     if request.method == "POST" and form.is_valid():
         try:
@@ -319,7 +325,7 @@ def batch_labels_pdf(request: HttpRequest, lot_number: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def batch_seed(request: HttpRequest, lot_number: str) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("subject", "protocol"), lot_number=lot_number)
-    form = SeedForm(request.POST or None, acting_user=request.user)
+    form = SeedForm(_posted(request), acting_user=request.user)
     context: dict[str, Any] = {
         "form": form,
         "batch": batch,
@@ -359,7 +365,7 @@ def batch_seed(request: HttpRequest, lot_number: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def batch_harvest(request: HttpRequest, lot_number: str) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("subject"), lot_number=lot_number)
-    form = HarvestForm(request.POST or None, acting_user=request.user)
+    form = HarvestForm(_posted(request), acting_user=request.user)
     context: dict[str, Any] = {
         "form": form,
         "batch": batch,
@@ -435,7 +441,7 @@ def _flask_event_page(
     flask = get_object_or_404(
         Flask.objects.select_related("batch", "batch__protocol", "batch__subject", "vessel_type"), code=code
     )
-    form = form_class(request.POST or None, acting_user=request.user, initial={"volume_ml": flask.medium_volume_ml})
+    form = form_class(_posted(request), acting_user=request.user, initial={"volume_ml": flask.medium_volume_ml})
     context: dict[str, Any] = {
         "form": form,
         "flask": flask,
@@ -582,7 +588,7 @@ def lot_list(request: HttpRequest) -> HttpResponse:
 @permission_required("manufacturing.add_reagentlot", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def lot_receive(request: HttpRequest) -> HttpResponse:
-    form = LotReceiveForm(request.POST or None, acting_user=request.user)
+    form = LotReceiveForm(_posted(request), acting_user=request.user)
     context: dict[str, Any] = {"form": form}
     if request.method == "POST" and form.is_valid():
         try:
@@ -623,7 +629,7 @@ def _lot_decision(
     request: HttpRequest, code: str, *, action: str, decide: Callable[[ReagentLot, str], str]
 ) -> HttpResponse:
     lot = _lot_or_404(code)
-    form = ReasonForm(request.POST or None, acting_user=request.user)
+    form = ReasonForm(_posted(request), acting_user=request.user)
     context: dict[str, Any] = {"form": form, "lot": lot, "action": action}
     if request.method == "POST" and form.is_valid():
         try:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -59,6 +60,13 @@ class SignForm(forms.Form):
     reason = _reason("Reason (kept with the signature)")
 
 
+_COLUMN_MAXIMUM = {
+    f.name: 32767 if isinstance(f, models.PositiveSmallIntegerField) else 2_147_483_647
+    for f in ProtocolVersion._meta.concrete_fields
+    if isinstance(f, models.PositiveSmallIntegerField | models.PositiveIntegerField)
+}
+
+
 class ProtocolReviseForm(forms.Form):
     """The in-force version's numeric parameters, pre-filled; only those changed are sent."""
 
@@ -75,6 +83,12 @@ class ProtocolReviseForm(forms.Form):
                 field = model_field.formfield(label=f"{label} ({unit})")
                 assert field is not None
                 field.initial = getattr(current, name)
+                if isinstance(field, forms.IntegerField) and name in _COLUMN_MAXIMUM:
+                    # The column's own limit, on every database: above it PostgreSQL fails on saving (a 500)
+                    # and SQLite keeps any 64-bit number.
+                    field.max_value = _COLUMN_MAXIMUM[name]
+                    field.validators.append(MaxValueValidator(field.max_value))
+                    field.widget.attrs["max"] = field.max_value
                 field.widget.attrs.setdefault("inputmode", "decimal")
                 self.fields[name] = field
             self.groups.append((group, [name for name, _, _ in rows]))

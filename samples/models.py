@@ -99,6 +99,9 @@ class ProtocolVersion(Audited):
     transport_temp_max_c = models.DecimalField(max_digits=4, decimal_places=1, default=Decimal("25.0"))
     # Product and dose.
     product_shelf_life_hours = models.DecimalField(max_digits=5, decimal_places=1, default=Decimal("6.0"))
+    product_storage_min_c = models.DecimalField(max_digits=4, decimal_places=1, default=Decimal("2.0"))
+    product_storage_max_c = models.DecimalField(max_digits=4, decimal_places=1, default=Decimal("8.0"))
+    product_transport_max_hours = models.DecimalField(max_digits=4, decimal_places=1, default=Decimal("2.0"))
     weight_max_age_days = models.PositiveSmallIntegerField(default=7)
     weight_min_kg = models.DecimalField(max_digits=5, decimal_places=1, default=Decimal("30.0"))
     weight_max_kg = models.DecimalField(max_digits=5, decimal_places=1, default=Decimal("200.0"))

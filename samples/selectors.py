@@ -105,7 +105,15 @@ PARAMETER_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             ("transport_temp_max_c", "Transport temperature, highest", "°C"),
         ),
     ),
-    ("Product expiry", (("product_shelf_life_hours", "Shelf life from formulation", "h"),)),
+    (
+        "Product storage and transport",
+        (
+            ("product_shelf_life_hours", "Shelf life from formulation", "h"),
+            ("product_storage_min_c", "Storage and transport temperature, lowest", "°C"),
+            ("product_storage_max_c", "Storage and transport temperature, highest", "°C"),
+            ("product_transport_max_hours", "Issue to ward receipt, at most", "h"),
+        ),
+    ),
 )
 
 # Parameters that are lists in words, shown (not revised from the form) in their group.

@@ -123,6 +123,24 @@ def _validate_protocol(protocol: ProtocolVersion) -> None:
         raise DomainError("The minimum age must not be above the maximum age.")
     if protocol.transport_temp_min_c > protocol.transport_temp_max_c or protocol.max_hours_collection_to_receipt <= 0:
         raise DomainError("Transport limits must have a minimum temperature below the maximum and a time above zero.")
+    if protocol.product_storage_min_c > protocol.product_storage_max_c or protocol.product_transport_max_hours <= 0:
+        raise DomainError(
+            "Product storage limits must have a minimum temperature below the maximum and a transport time above zero."
+        )
+    if protocol.product_shelf_life_hours <= 0:
+        raise DomainError("The product shelf life must be longer than zero hours.")
+    if not 0 < protocol.passage_confluence_percent <= 100:
+        raise DomainError("Passage confluence must be above 0 and at most 100 %.")
+    if not (
+        0 < protocol.p0_density_min_per_cm2 <= protocol.p0_density_max_per_cm2
+        and 0 < protocol.passage_density_min_per_cm2 <= protocol.passage_density_max_per_cm2
+    ):
+        raise DomainError(
+            "The P0 and passage seeding density ranges must each have a lowest value above zero and not above "
+            "the highest."
+        )
+    if not 0 < protocol.weight_min_kg < protocol.weight_max_kg:
+        raise DomainError("The plausible body weight must have a minimum above zero and below the maximum.")
     if not protocol.sexes or not protocol.sexes <= set(Sex.values):
         raise DomainError("Eligible sexes must be F, M or both.")
 
@@ -589,12 +607,21 @@ def follow_up_sample_collect(
     return sample
 
 
+ASSAY_VALUE_LIMIT = Decimal(10) ** 8  # AssayResult.value: 12 digits, 4 of them decimals
+ESR_MAX_MM_H = Decimal(200)  # the Westergren tube is 200 mm long
+
+
 def assay_result_record(
     *, sample: FollowUpSample, analyte: Analyte, value: object, acting_user: Any, reason: str = ""
 ) -> AssayResult:
     """Enter a result; a second entry for the same analyte is a correction and needs a reason."""
     require_permission(acting_user, "samples.add_assayresult", action="enter assay results")
     measured = number(value, f"{analyte.name}")
+    if abs(measured) >= ASSAY_VALUE_LIMIT:
+        # An analyte without an upper bound (a cytokine in pg/mL) must still fit its column, or PostgreSQL refuses it.
+        raise DomainError(
+            f"{analyte.name} of {measured} {analyte.unit} is too large to record; check the value and its unit."
+        )
     if (analyte.min_value is not None and measured < analyte.min_value) or (
         analyte.max_value is not None and measured > analyte.max_value
     ):
@@ -633,6 +660,8 @@ def disease_activity_record(
     """Record joint counts, ESR and the patient's VAS; DAS28-ESR and its category are stored with them."""
     require_permission(acting_user, "samples.add_diseaseactivity", action="record disease activity")
     esr = number(esr_mm_h, "ESR")
+    if esr > ESR_MAX_MM_H:
+        raise DomainError(f"An ESR of {esr} mm/h is not possible: the Westergren tube reads at most 200 mm/h.")
     try:
         score = das28_esr(tender=tender, swollen=swollen, esr_mm_h=esr, patient_vas_mm=patient_vas_mm)
     except ValueError as exc:
@@ -694,6 +723,9 @@ def protocol_parameters_from_reference(data: dict[str, Any]) -> dict[str, object
         "transport_temp_min_c": Decimal(str(aspirate["transport_temperature_c"]["min"])),
         "transport_temp_max_c": Decimal(str(aspirate["transport_temperature_c"]["max"])),
         "product_shelf_life_hours": Decimal(str(data["product"]["shelf_life_hours_from_formulation"])),
+        "product_storage_min_c": Decimal(str(data["product"]["storage_temperature_c"]["min"])),
+        "product_storage_max_c": Decimal(str(data["product"]["storage_temperature_c"]["max"])),
+        "product_transport_max_hours": Decimal(str(data["product"]["transport_max_hours"])),
         "weight_max_age_days": dose["weight_max_age_days"],
         "weight_min_kg": Decimal(str(dose["weight_kg_plausible"]["min"])),
         "weight_max_kg": Decimal(str(dose["weight_kg_plausible"]["max"])),

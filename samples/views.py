@@ -73,6 +73,12 @@ def _status(request: HttpRequest) -> int:
     return 400 if request.method == "POST" else 200
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The form data of a POST, even an empty one: ``request.POST or None`` leaves an empty POST unbound,
+    refused with a 400 that says nothing."""
+    return request.POST if request.method == "POST" else None
+
+
 def _form_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     return render(request, "samples/form_page.html", context, status=_status(request))
 
@@ -114,7 +120,7 @@ def protocol_revise(request: HttpRequest, code: str) -> HttpResponse:
         context["error"] = exc.message
         return render(request, "samples/protocol_revise.html", context, status=_status(request))
     context["current"] = current
-    form = ProtocolReviseForm(request.POST or None, current=current)
+    form = ProtocolReviseForm(_posted(request), current=current)
     if request.method == "POST" and form.is_valid():
         try:
             draft = services.protocol_revise(
@@ -139,7 +145,7 @@ def protocol_revise(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def protocol_approve(request: HttpRequest, pk: int) -> HttpResponse:
     protocol = get_object_or_404(protocol_for_approval(), pk=pk)
-    form = SignForm(request.POST or None, initial={"username": request.user.get_username()})
+    form = SignForm(_posted(request), initial={"username": request.user.get_username()})
     if request.method == "POST" and form.is_valid():
         try:
             services.protocol_approve(
@@ -184,7 +190,7 @@ def subject_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def subject_register(request: HttpRequest, code: str) -> HttpResponse:
     study = get_object_or_404(Study, code=code)
-    form = SubjectRegisterForm(request.POST or None)
+    form = SubjectRegisterForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             subject = services.subject_register(study=study, acting_user=request.user, **form.cleaned_data)
@@ -227,7 +233,7 @@ def subject_detail(request: HttpRequest, code: str) -> HttpResponse:
 def eligibility_checklist(request: HttpRequest, code: str) -> HttpResponse:
     subject = get_object_or_404(subject_with_checklist(), code=code)
     saved = {a.criterion_id: a.answer for a in subject.eligibility_answers.all()}
-    form = EligibilityChecklistForm(request.POST or None, criteria=subject.protocol.criteria.all(), answers=saved)
+    form = EligibilityChecklistForm(_posted(request), criteria=subject.protocol.criteria.all(), answers=saved)
     if request.method == "POST" and form.is_valid():
         try:
             result = services.subject_answer_eligibility(
@@ -258,7 +264,7 @@ def eligibility_checklist(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def eligibility_confirm(request: HttpRequest, code: str) -> HttpResponse:
     subject = get_object_or_404(subject_with_checklist(), code=code)
-    form = SignForm(request.POST or None, initial={"username": request.user.get_username()})
+    form = SignForm(_posted(request), initial={"username": request.user.get_username()})
     reasons: list[str] = []
     if request.method == "POST" and form.is_valid():
         try:
@@ -285,7 +291,7 @@ def _subject_close(
     request: HttpRequest, code: str, *, step: Callable[..., Subject], title: str, submit: str, done: str
 ) -> HttpResponse:
     subject = get_object_or_404(Subject, code=code)
-    form = ReasonForm(request.POST or None)
+    form = ReasonForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             step(subject=subject, acting_user=request.user, reason=form.cleaned_data["reason"])
@@ -336,7 +342,7 @@ def subject_withdraw(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def aspirate_collect(request: HttpRequest, code: str) -> HttpResponse:
     subject = get_object_or_404(Subject, code=code)
-    form = AspirateCollectForm(request.POST or None)
+    form = AspirateCollectForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             aspirate = services.aspirate_collect(subject=subject, acting_user=request.user, **form.cleaned_data)
@@ -377,7 +383,7 @@ def aspirate_detail(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def aspirate_dispatch(request: HttpRequest, code: str) -> HttpResponse:
     aspirate = get_object_or_404(Aspirate, code=code)
-    form = AspirateDispatchForm(request.POST or None)
+    form = AspirateDispatchForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             services.aspirate_dispatch(aspirate=aspirate, acting_user=request.user, **form.cleaned_data)
@@ -403,7 +409,7 @@ def aspirate_dispatch(request: HttpRequest, code: str) -> HttpResponse:
 def aspirate_receive(request: HttpRequest, code: str) -> HttpResponse:
     aspirate = get_object_or_404(aspirate_for_page(), code=code)
     initial = {"scanned_payload": request.GET.get("payload", "")}
-    form = AspirateReceiveForm(request.POST or None, initial=initial)
+    form = AspirateReceiveForm(_posted(request), initial=initial)
     outside_limits: DomainError | None = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -425,7 +431,7 @@ def aspirate_receive(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def receive_scan(request: HttpRequest) -> HttpResponse:
     """The cleanroom's entry point: scan the arriving tube, land on its receipt form."""
-    form = ScanForm(request.POST or None)
+    form = ScanForm(_posted(request))
     error = ""
     if request.method == "POST":
         if not form.is_valid():
@@ -456,7 +462,7 @@ def receive_scan(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def follow_up_sample_collect(request: HttpRequest, code: str) -> HttpResponse:
     subject = get_object_or_404(subject_with_checklist(), code=code)
-    form = FollowUpSampleForm(request.POST or None, visits=subject.protocol.visits.all())
+    form = FollowUpSampleForm(_posted(request), visits=subject.protocol.visits.all())
     if request.method == "POST" and form.is_valid():
         try:
             sample = services.follow_up_sample_collect(subject=subject, acting_user=request.user, **form.cleaned_data)
@@ -508,7 +514,7 @@ def follow_up_sample_detail(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def follow_up_results(request: HttpRequest, code: str) -> HttpResponse:
     sample = get_object_or_404(follow_up_sample_for_page(), code=code)
-    form = _results_form(sample, request.POST or None)
+    form = _results_form(sample, _posted(request))
     if request.method == "POST" and form.is_valid():
         before = {r.analyte_id: r.value for r in sample.results.all()}
         try:
@@ -538,7 +544,7 @@ def follow_up_results(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def disease_activity_record(request: HttpRequest, code: str) -> HttpResponse:
     subject = get_object_or_404(subject_with_checklist(), code=code)
-    form = Das28Form(request.POST or None, visits=subject.protocol.visits.all())
+    form = Das28Form(_posted(request), visits=subject.protocol.visits.all())
     if request.method == "POST" and form.is_valid():
         try:
             record = services.disease_activity_record(subject=subject, acting_user=request.user, **form.cleaned_data)

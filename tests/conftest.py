@@ -20,6 +20,21 @@ from samples.services import subject_register
 from tests.factories import DEMO_PASSWORD, UserFactory, approved_study, subject_dates
 
 REQUIRE_INTEGRATION = os.environ.get("STROMA_REQUIRE_INTEGRATION") == "1"
+FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep the ``RELIABILITY …`` lines that tests print, so that the run ends by quoting them."""
+    if report.when == "call":
+        for _, text in report.sections:
+            FIGURES.extend(line.strip() for line in text.splitlines() if line.strip().startswith("RELIABILITY "))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def _missing(what: str) -> None:

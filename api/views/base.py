@@ -26,8 +26,9 @@ def valid_lookup(value: str, *, numeric: bool) -> bool:
 
 
 def not_found(what: str, value: str) -> exceptions.NotFound:
-    shown = value if CODE_RE.fullmatch(value) or ID_RE.fullmatch(value) else "this address"
-    return exceptions.NotFound(f"No {what} {shown} is recorded.")
+    if CODE_RE.fullmatch(value) or ID_RE.fullmatch(value):
+        return exceptions.NotFound(f"No {what} {value} is recorded.")
+    return exceptions.NotFound(f"No {what} is recorded under this address.")
 
 
 class ReadViewSet(viewsets.ReadOnlyModelViewSet):

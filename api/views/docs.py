@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 from drf_spectacular.generators import SchemaGenerator
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -77,6 +78,7 @@ def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["tag"], r["path"], r["method"]))
 
 
+@require_GET
 def api_docs(request: HttpRequest) -> HttpResponse:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     context = {"info": schema.get("info", {}), "operations": operations(schema)}

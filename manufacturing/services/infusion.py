@@ -36,7 +36,10 @@ from manufacturing.models import (
     ResultStatus,
 )
 from samples.models import Subject, SubjectStatus
+from samples.selectors import quantity
 
+# The largest infusion bag in use; a larger figure is a typing slip (and would not fit the record).
+BAG_MAX_ML = Decimal("1000")
 INFUSABLE_BATCH = {BatchStatus.RELEASED, BatchStatus.CONDITIONALLY_RELEASED}
 
 
@@ -63,6 +66,9 @@ def product_formulate(
     require_permission(acting_user, "manufacturing.add_finalproduct", action="formulate products")
     cells = cell_count(total_viable_cells, "The viable cells in the bag")
     volume = positive(volume_ml, "The bag volume", "mL")
+    if volume > BAG_MAX_ML:
+        raise DomainError(f"The bag volume of {volume} mL is more than a bag holds (at most {BAG_MAX_ML} mL).")
+    volume = volume.quantize(Decimal("0.1"))
     with transaction.atomic():
         locked = (
             Batch.objects.select_for_update(of=("self",))
@@ -89,6 +95,7 @@ def product_formulate(
             total_viable_cells=cells,
             volume_ml=volume,
             expires_at=moment + dt.timedelta(hours=float(locked.protocol.product_shelf_life_hours)),
+            storage=storage_text(locked.protocol),
         )
         save_audited(product, acting_user=acting_user, reason="product formulated from the harvest")
         label_create(
@@ -99,6 +106,10 @@ def product_formulate(
             acting_user=acting_user,
         )
     return product
+
+
+def storage_text(protocol: Any) -> str:
+    return f"{quantity(protocol.product_storage_min_c)}–{quantity(protocol.product_storage_max_c)} °C"
 
 
 def _measured_endotoxin(product: FinalProduct) -> Decimal:
@@ -142,7 +153,7 @@ def dose_calculate(
 ) -> DoseCalculation:
     """Calculate the dose for the product's own subject; any earlier calculation is voided."""
     require_permission(acting_user, "manufacturing.add_dosecalculation", action="calculate doses")
-    weight = number(weight_kg, "The body weight").quantize(Decimal("0.1"))
+    weight = number(weight_kg, "The body weight")
     target = number(target_million_per_kg, "The target dose")
     with transaction.atomic():
         locked = (
@@ -158,6 +169,7 @@ def dose_calculate(
                 f"A body weight of {weight} kg is outside the plausible "
                 f"{protocol.weight_min_kg}–{protocol.weight_max_kg} kg; weigh the subject again."
             )
+        weight = weight.quantize(Decimal("0.1"))
         age = (timezone.localdate() - weight_measured_on).days
         if age < 0:
             raise DomainError("The weight cannot be measured in the future.")
@@ -268,7 +280,19 @@ def product_issue(*, product: FinalProduct, acting_user: Any, handover: Handover
     return locked
 
 
-TRANSPORT_MAX_HOURS = Decimal("2")
+def transport_flags(
+    protocol: Any, *, issued_at: dt.datetime | None, moment: dt.datetime, temperature: Decimal
+) -> list[str]:
+    """What the protocol's transport limits say of one hand-over; flagged, not refused, for QA to weigh."""
+    flags = []
+    if issued_at is not None:
+        hours = Decimal((moment - issued_at).total_seconds()) / 3600
+        if hours > protocol.product_transport_max_hours:
+            flags.append(f"transport took {hours:.1f} h (limit {quantity(protocol.product_transport_max_hours, 'h')})")
+    low, high = protocol.product_storage_min_c, protocol.product_storage_max_c
+    if not low <= temperature <= high:
+        flags.append(f"received at {temperature} °C (limits {storage_text(protocol)})")
+    return flags
 
 
 def product_receive_at_ward(
@@ -287,13 +311,9 @@ def product_receive_at_ward(
         moment = handover.at or timezone.now()
         issued = locked.history.filter(status=ProductStatus.ISSUED).order_by("history_date").last()
         temperature = number(handover.temperature_c, "The temperature (°C)")
-        flags = []
-        if issued is not None:
-            hours = Decimal((moment - issued.history_date).total_seconds()) / 3600
-            if hours > TRANSPORT_MAX_HOURS:
-                flags.append(f"transport took {hours:.1f} h (limit {TRANSPORT_MAX_HOURS} h)")
-        if not Decimal("2") <= temperature <= Decimal("8"):
-            flags.append(f"received at {temperature} °C (storage 2–8 °C)")
+        flags = transport_flags(
+            locked.batch.protocol, issued_at=issued and issued.history_date, moment=moment, temperature=temperature
+        )
         custody_record(
             label=Label.objects.get(code=locked.code),
             acting_user=acting_user,

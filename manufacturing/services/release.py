@@ -291,12 +291,17 @@ class ResultEntry:
     tested_at: dt.datetime | None = None
 
 
+QC_VALUE_LIMIT = Decimal(10) ** 10  # QcResult.numeric_value: 14 digits, 4 of them decimals
+
+
 def _parse_value(text: str, criterion: SpecCriterion) -> tuple[Decimal | None, str]:
     text = text.strip()
     if not text:
         return None, ""
     qualifier = text[0] if text[0] in "<>" else ""
     value = number(text[len(qualifier) :].strip(), criterion.attribute)
+    if abs(value) >= QC_VALUE_LIMIT:
+        raise DomainError(f"{criterion.attribute} of {value} is too large to record; check the value and its unit.")
     if criterion.unit == "%" and not Decimal(0) <= value <= Decimal(100):
         raise DomainError(f"{criterion.attribute} of {value} % is not possible: a percentage is 0 to 100.")
     if value < 0:
@@ -536,6 +541,9 @@ def processing_session_open(
     return session
 
 
+EM_COUNT_LIMIT = 2_147_483_647  # EmReading.value is a PositiveIntegerField
+
+
 def em_reading_record(
     *, session: ProcessingSession, acting_user: Any, grade: str, kind: str, location: str, value: int
 ) -> EmReading:
@@ -545,6 +553,8 @@ def em_reading_record(
         raise DomainError("Choose the grade and the kind of reading from the lists.")
     if int(value) < 0:
         raise DomainError("A count cannot be negative.")
+    if int(value) > EM_COUNT_LIMIT:
+        raise DomainError(f"A count of {int(value):,} is more than a reading can record; check the reading.")
     limit = EM_LIMITS[grade][kind]
     excursion = limit is not None and int(value) > limit
     with transaction.atomic():

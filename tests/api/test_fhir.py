@@ -60,6 +60,7 @@ def infusion(released, operator, clinician, second_clinician, password, time_mac
     )
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_product_exports_as_a_valid_biologically_derived_product(as_clinician, infusion):
     product = infusion.product
     response = as_clinician.get(f"/api/fhir/BiologicallyDerivedProduct/{product.code}")
@@ -81,6 +82,7 @@ def test_the_product_exports_as_a_valid_biologically_derived_product(as_clinicia
     assert uses[0].valueCodeableConcept.text == "FOR AUTOLOGOUS USE ONLY"
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_infusion_exports_as_a_valid_procedure_linking_subject_and_product(as_clinician, infusion):
     response = as_clinician.get(f"/api/fhir/Procedure/{infusion.pk}")
     assert response.status_code == 200

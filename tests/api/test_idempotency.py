@@ -28,6 +28,7 @@ def test_ten_replays_of_a_scan_record_one_scan_and_answer_identically(as_operato
     assert ScanAttempt.objects.count() == before + 1
     assert IdempotencyRecord.objects.count() == 1
     assert [r.headers.get("Idempotent-Replayed") for r in responses] == [None] + ["true"] * (RETRIES - 1)
+    print(f"\nRELIABILITY idempotency sequential scan replays={RETRIES} records={ScanAttempt.objects.count() - before}")
 
 
 def test_ten_replays_of_a_feed_record_one_event(as_operator, flask, media_lots):
@@ -119,6 +120,7 @@ def test_concurrent_replays_of_a_scan_yield_one_record(transactional_db, operato
     assert len({r.content for r in responses}) == 1
     assert ScanAttempt.objects.filter(label__code=lot.code).count() == 1
     assert IdempotencyRecord.objects.filter(key=key).count() == 1
+    print(f"\nRELIABILITY idempotency concurrent scan replays={RETRIES} records=1")
 
 
 @pytest.mark.postgres
@@ -150,6 +152,7 @@ def test_concurrent_replays_of_a_passage_yield_one_passage(transactional_db, stu
     assert CultureEvent.objects.filter(flask=flask, kind=EventKind.PASSAGE).count() == 1
     assert Flask.objects.filter(parent=flask).count() == 2
     assert IdempotencyRecord.objects.filter(key=key).count() == 1
+    print(f"\nRELIABILITY idempotency concurrent passage replays={RETRIES} passages=1")
 
 
 def _qa():

@@ -32,6 +32,7 @@ WRITES = [
 ]
 
 
+@pytest.mark.requirement("CFR11.10g")
 @pytest.mark.parametrize(("path", "doing"), WRITES)
 def test_an_outsider_is_refused_every_step_and_nothing_changes(as_outsider, flask, media_lots, path, doing):
     target = path.format(
@@ -48,6 +49,7 @@ def test_an_outsider_is_refused_every_step_and_nothing_changes(as_outsider, flas
     assert (ScanAttempt.objects.count(), CultureEvent.objects.count()) == (scans, events)
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_without_credentials_the_api_answers_401_with_the_bearer_challenge(db):
     response = Api().get("/api/batches/")
     assert response.status_code == 401
@@ -55,6 +57,7 @@ def test_without_credentials_the_api_answers_401_with_the_bearer_challenge(db):
     assert response.json()["code"] == "not_authenticated"
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_clinicians_token_cannot_release_a_batch(as_clinician, clinician, testing_batch, password):
     body = {
         "decision": "released",
@@ -81,6 +84,7 @@ def test_a_qa_officers_token_scoped_to_the_clinician_role_cannot_release_either(
     assert qa_officer.has_perm("manufacturing.decide_release"), "the person may, the token may not"
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_token_narrowed_by_its_role_refuses_even_inside_the_service(operator, flask, media_lots):
     """The scope reaches the services' own require_permission, not only the API's permission class."""
     from manufacturing.services import culture
@@ -91,6 +95,7 @@ def test_a_token_narrowed_by_its_role_refuses_even_inside_the_service(operator, 
         culture.flask_feed(flask=flask, acting_user=user, volume_ml="15", lots=media_lots)
 
 
+@pytest.mark.requirement("CFR11.300")
 def test_a_revoked_token_is_refused(operator, flask):
     raw = token_for(operator, OPERATOR)
     api = Api(raw)
@@ -102,11 +107,13 @@ def test_a_revoked_token_is_refused(operator, flask):
     assert stored_token(raw).history.latest().history_change_reason == "API token revoked: tablet lost"
 
 
+@pytest.mark.requirement("CFR11.300")
 def test_an_unknown_token_is_refused(db):
     response = Api("stroma_not-a-real-token").get("/api/studies/")
     assert (response.status_code, response.json()["detail"]) == (401, "This API token is not known.")
 
 
+@pytest.mark.requirement("CFR11.300", "ANNEX11.12")
 def test_only_the_tokens_hash_is_stored(operator):
     issued = api_token_issue(owner=operator, role=OPERATOR, name="tablet", acting_user=operator)
     row = ApiToken.objects.get()
@@ -115,6 +122,7 @@ def test_only_the_tokens_hash_is_stored(operator):
     assert row.history.get().history_user == operator
 
 
+@pytest.mark.requirement("CFR11.10g", "CFR11.300")
 def test_a_token_cannot_carry_a_role_its_owner_does_not_hold(operator):
     with pytest.raises(DomainError, match="does not hold the role"):
         api_token_issue(owner=operator, role=QA, name="tablet", acting_user=operator)
@@ -139,6 +147,7 @@ def test_a_person_issues_and_revokes_their_own_token_from_a_signed_in_session(op
     assert "token" not in listed[0]
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_a_session_write_needs_the_csrf_token(operator, flask, media_lots):
     client = Client(enforce_csrf_checks=True)
     client.force_login(operator)
@@ -173,6 +182,7 @@ def test_reminders_show_only_the_tokens_role(operator, clinician):
     assert titles == [f"For {OPERATOR}"]
 
 
+@pytest.mark.requirement("CFR11.300")
 def test_the_server_command_issues_and_revokes_a_device_token(operator):
     import io
 

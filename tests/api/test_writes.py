@@ -386,6 +386,7 @@ def _criterion_of_another_study(lab_manager, qa_officer, password):
     return spec.criteria.get(attribute="Viability")
 
 
+@pytest.mark.requirement("CFR11.200")
 def test_qa_releases_a_batch_with_a_re_authenticated_signature(
     as_operator, operator, testing_batch, second_qa, password
 ):

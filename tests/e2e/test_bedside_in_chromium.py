@@ -13,11 +13,11 @@ from lims.signatures import SignatureRequest
 from manufacturing.models import BedsideCheck, ProductStatus
 from manufacturing.services.infusion import dose_calculate, dose_verify, product_formulate
 from samples.services import subject_register
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import restore_reference_data, screenshot
 from tests.factories import UserFactory, subject_dates
 from tests.manufacturing.helpers import released_batch
 
-pytestmark = [pytest.mark.urls("tests.manufacturing.product_test_urls"), pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -47,11 +47,6 @@ def product(study, clinician, operator, qa_officer, second_clinician, password):
     return product
 
 
-def shot(page, name):
-    screenshot(page, name)
-    page.evaluate("window.scrollTo(0, 0)")
-
-
 def scan(page, selector, code):
     page.click(selector)
     page.keyboard.type(label_payload(code), delay=5)
@@ -70,13 +65,14 @@ def bedside(page, wristband, bag, second_clinician, password):
     page.fill("#id_password", password)
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR1271.290")
 def test_issue_receive_check_at_the_bedside_and_infuse(
     page, login, operator, clinician, second_clinician, password, product, study
 ):
     login(operator)
     page.goto(f"/product/{product.code}/")
     assert "FOR AUTOLOGOUS USE ONLY" in page.inner_text("#statement")
-    shot(page, "product-page")
+    screenshot(page, "product-page")
     page.click("#issue-link")
     page.fill("#id_courier", "Hamid")
     page.fill("#id_temperature_c", "5")
@@ -100,11 +96,11 @@ def test_issue_receive_check_at_the_bedside_and_infuse(
     page.click("#submit-button")
     assert "HARD STOP — DO NOT INFUSE" in page.inner_text("#hard-stop")
     assert "WRONG PATIENT" in page.inner_text("#findings")
-    shot(page, "bedside-hard-stop")
+    screenshot(page, "bedside-hard-stop")
     assert BedsideCheck.objects.filter(passed=False).count() == 1
 
     bedside(page, f"WB-{product.batch.subject.code}", product.code, second_clinician, password)
-    shot(page, "bedside-check")
+    screenshot(page, "bedside-check")
     page.click("#submit-button")
     page.wait_for_url("**/product/infusions/*/")
 
@@ -124,6 +120,37 @@ def test_issue_receive_check_at_the_bedside_and_infuse(
     page.click("#submit-button")
     page.wait_for_url(f"**/product/{product.code}/")
     assert page.inner_text("#product-status") == "Infused"
-    shot(page, "infusion-recorded")
+    screenshot(page, "infusion-recorded")
     product.refresh_from_db()
     assert product.status == ProductStatus.INFUSED
+
+    page.click("#timeline-link")
+    page.wait_for_url(f"**/product/subjects/{product.batch.subject.code}/timeline/")
+    table = page.inner_text("#timeline-table")
+    for step in ("collected", "Released by QA", "Dose verified", "HARD STOP at the bedside", "Infusion ended"):
+        assert step in table
+    assert page.locator("#timeline-plot svg .alert-mark").count() == 1
+
+
+@pytest.mark.requirement("CFR1271.290")
+def test_the_clinician_reads_the_demo_subjects_timeline(page, settings):
+    from django.core.management import call_command
+
+    from lims.management.commands.load_demo import DEMO_PASSWORD
+    from manufacturing.models import FinalProduct
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    restore_reference_data()
+    call_command("load_demo", verbosity=0)
+    subject = FinalProduct.objects.get(status=ProductStatus.INFUSED).batch.subject
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "clara")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    page.goto(f"/samples/subjects/{subject.code}/")
+    page.click("#timeline-link")
+    page.wait_for_url(f"**/product/subjects/{subject.code}/timeline/")
+    assert "Infusion ended" in page.inner_text("#timeline-table")
+    assert "days since" in page.inner_text("#timeline-plot")
+    screenshot(page, "subject-timeline")

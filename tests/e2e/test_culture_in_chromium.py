@@ -31,16 +31,6 @@ def flask(study, clinician, operator, password, media_lots):
     return seeded_flasks(batch, operator, media_lots)[0]
 
 
-def shot(page, name):
-    """A screenshot of a form about to be sent.
-
-    A full-page screenshot leaves Chromium's scroll position stale, and the next click can land
-    beside the button; scrolling back to the top lets Playwright place the click afresh.
-    """
-    screenshot(page, name)
-    page.evaluate("window.scrollTo(0, 0)")
-
-
 def scan_lot(page, box, lot):
     """A wedge scanner types the payload quickly and ends with Enter."""
     box.click()
@@ -65,7 +55,7 @@ def test_an_operator_scans_feeds_and_passages_a_flask(page, login, operator, fla
         scan_lot(page, lots_box, lot)
     assert page.url.endswith("/feed/"), "the scanner's Enter starts a new line instead of submitting"
     page.fill("#id_volume_ml", "15")
-    shot(page, "feed-form")
+    screenshot(page, "feed-form")
     page.get_by_role("button", name="Record feed").click()
     page.wait_for_url(f"**{flask.get_absolute_url()}")
     events = page.locator("#events")
@@ -84,7 +74,7 @@ def test_an_operator_scans_feeds_and_passages_a_flask(page, login, operator, fla
     page.select_option("#id_vessel_type", label="T175 (175.0 cm²)")
     page.fill("#id_cells_per_flask", "300,000")
     page.fill("#id_medium_volume_ml", "30")
-    shot(page, "passage-form")
+    screenshot(page, "passage-form")
     page.get_by_role("button", name="Record passage").click()
     page.wait_for_url(f"**{flask.get_absolute_url()}")
     assert "Passaged" in page.locator("h1").inner_text()
@@ -112,7 +102,7 @@ def test_contamination_quarantines_the_flask_and_a_recall_lists_what_used_the_lo
     page.get_by_text("Yes, normal").click()
     page.get_by_text("Medium turbid").click()
     page.fill("#id_note", "cloudy medium, fine particles")
-    shot(page, "observe-form")
+    screenshot(page, "observe-form")
     page.get_by_role("button", name="Record observation").click()
     page.wait_for_url(f"**{flask.get_absolute_url()}")
     assert "is now QUARANTINED" in page.locator(".message").inner_text()

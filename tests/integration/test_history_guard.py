@@ -17,12 +17,14 @@ def _refused(sql: str) -> str:
     return str(refused.value)
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.7", "ANNEX11.9")
 def test_update_and_delete_on_a_history_table_are_refused(subject):
     assert "append-only" in _refused("UPDATE samples_historicalsubject SET sex = 'M'")
     assert "append-only" in _refused("DELETE FROM samples_historicalsubject")
     assert subject.history.count() == 1
 
 
+@pytest.mark.requirement("CFR11.70", "ANNEX11.7", "ANNEX11.14")
 def test_signatures_cannot_be_rewritten(subject, clinician):
     from lims.models import Label
     from lims.signatures import signature_apply
@@ -33,6 +35,7 @@ def test_signatures_cannot_be_rewritten(subject, clinician):
     assert "append-only" in _refused("DELETE FROM lims_signature")
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.7")
 def test_every_append_only_table_has_the_guard(db):
     with connection.cursor() as cursor:
         cursor.execute(

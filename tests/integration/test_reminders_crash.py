@@ -57,7 +57,8 @@ def test_a_worker_killed_mid_sweep_and_restarted_sends_every_reminder_once(
     lost = expected - delivered
     duplicates = [pk for pk, times in carried.items() if times > 1]
     print(
-        f"\nkilled after {before_kill} of {OPERATORS} e-mails ({unsent_at_kill} outbox rows unsent); "
+        f"\nRELIABILITY worker-crash killed after {before_kill} of {OPERATORS} e-mails "
+        f"({unsent_at_kill} outbox rows unsent); "
         f"after the restart: {len(mails)} e-mails carrying {sum(carried.values())} rows; "
         f"{len(lost)} lost, {len(duplicates)} duplicate"
     )

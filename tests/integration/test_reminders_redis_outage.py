@@ -96,7 +96,10 @@ def test_a_feed_recorded_while_redis_is_down_gets_its_reminder_after_redis_retur
         caught_up_after = time.monotonic() - outage
 
     first.refresh_from_db()
-    print(f"\nRedis down for {redis_down_for:.1f} s; reminder recorded {caught_up_after:.1f} s after the outage began")
+    print(
+        f"\nRELIABILITY broker-outage Redis down for {redis_down_for:.1f} s; "
+        f"reminder recorded {caught_up_after:.1f} s after the outage began"
+    )
     assert first.status == ReminderStatus.RESOLVED
     assert first.resolution.startswith("done: next due")
     assert reminder.status == ReminderStatus.OPEN

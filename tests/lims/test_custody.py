@@ -32,6 +32,7 @@ def _url(subject):
     return reverse("custody-new", args=[f"WB-{subject.code}"])
 
 
+@pytest.mark.requirement("CFR1271.290", "CFR11.10e")
 def test_a_hand_over_is_recorded_and_shown_on_the_items_timeline(client, clinician, subject, form):
     client.force_login(clinician)
     response = client.post(_url(subject), form)
@@ -43,6 +44,7 @@ def test_a_hand_over_is_recorded_and_shown_on_the_items_timeline(client, clinici
     assert "Clinic printer → Clara Clinician" in page
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 def test_scanning_another_items_label_is_refused(client, clinician, subject, form, study):
     other = subject_register(study=study, acting_user=clinician, sex="F", **subject_dates())
     client.force_login(clinician)
@@ -74,12 +76,14 @@ def test_an_impossible_hand_over_is_refused_and_nothing_is_written(
     assert CustodyEvent.objects.count() == 0
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_may_not_record_a_hand_over(client, outsider, subject, form):
     client.force_login(outsider)
     assert client.post(_url(subject), form).status_code == 403
     assert CustodyEvent.objects.count() == 0
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_qa_officer_may_not_record_a_hand_over(client, qa_officer, subject, form):
     client.force_login(qa_officer)
     assert client.post(_url(subject), form).status_code == 403

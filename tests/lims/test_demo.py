@@ -39,3 +39,16 @@ def test_the_demo_shows_every_step_from_enrolment_to_infusion(demo):
     assert FinalProduct.objects.get(status=ProductStatus.AT_WARD).batch.status == BatchStatus.RELEASED
     infused = FinalProduct.objects.get(status=ProductStatus.INFUSED)
     assert infused.infusion.status == InfusionStatus.COMPLETED
+
+
+def test_the_infused_demo_subjects_timeline_runs_from_the_aspirate_a_month_ago_to_the_infusion(demo):
+    from manufacturing.timeline import subject_timeline
+
+    subject = FinalProduct.objects.get(status=ProductStatus.INFUSED).batch.subject
+    events = subject_timeline(subject)
+    whats = [e.what for e in events]
+    collected = next(i for i, w in enumerate(whats) if w.endswith("collected"))
+    ended = next(i for i, w in enumerate(whats) if w.startswith("Infusion ended"))
+    assert collected < ended
+    assert (events[ended].at - events[collected].at).days >= 29
+    assert [e.at for e in events] == sorted(e.at for e in events)

@@ -11,6 +11,7 @@ from lims.models import Label, Signature
 from samples.models import Subject
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9", "ANNEX11.12")
 def test_every_concrete_model_of_the_three_apps_keeps_history():
     concrete = [
         m
@@ -23,6 +24,7 @@ def test_every_concrete_model_of_the_three_apps_keeps_history():
     assert hasattr(Group, "history"), "group membership decides authority, so groups are audited too"
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9")
 def test_registering_a_subject_records_who_and_why(subject, clinician):
     row = Subject.history.get(id=subject.pk)
     assert row.history_user == clinician
@@ -32,6 +34,7 @@ def test_registering_a_subject_records_who_and_why(subject, clinician):
     assert label_row.history_change_reason.startswith("label WB-")
 
 
+@pytest.mark.requirement("CFR11.10e")
 def test_a_save_without_an_acting_user_is_attributed_to_the_system_account(study):
     study.title = "Changed by a maintenance script"
     study.save()
@@ -40,6 +43,7 @@ def test_a_save_without_an_acting_user_is_attributed_to_the_system_account(study
     assert latest.history_change_reason.startswith("system:")
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9")
 def test_the_audit_trail_lists_old_and_new_values_with_the_reason(subject, clinician):
     subject.status = "withdrawn"
     subject._history_user = clinician
@@ -53,6 +57,7 @@ def test_the_audit_trail_lists_old_and_new_values_with_the_reason(subject, clini
     assert ("status", "screening", "withdrawn") in [(c.field, c.old, c.new) for c in change.changes]
 
 
+@pytest.mark.requirement("CFR11.10e", "CFR11.70", "ANNEX11.7")
 def test_signatures_are_among_the_append_only_tables():
     from lims.audit import append_only_tables
 
@@ -61,6 +66,7 @@ def test_signatures_are_among_the_append_only_tables():
     assert all(m._meta.db_table in tables for m in history_models())
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9")
 @pytest.mark.django_db
 def test_history_cannot_be_reverted_or_edited_in_the_admin(settings):
     assert settings.SIMPLE_HISTORY_REVERT_DISABLED is True

@@ -112,6 +112,7 @@ def _pdf_text(pdf: bytes) -> tuple[int, str]:
 # --- signing and verifying --------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR11.10h")
 @pytest.mark.parametrize("code", CODES)
 def test_a_signed_label_scans_back_to_its_code(code):
     payload = label_payload(code)
@@ -127,6 +128,7 @@ def test_signing_is_deterministic_so_a_reprint_carries_the_same_payload():
     assert label_payload("FL-000123") != label_payload("FL-000124")
 
 
+@pytest.mark.requirement("CFR11.10h")
 @pytest.mark.parametrize(
     "scanned",
     [
@@ -153,6 +155,7 @@ def test_no_label_is_signed_without_a_key():
         label_payload("FL-000123")
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_single_character_change_is_rejected():
     """1,000 seeded substitutions, insertions and deletions: not one of them opens anything."""
     rng = random.Random(20250304)
@@ -175,6 +178,7 @@ def test_a_single_character_change_is_rejected():
     print(f"  as malformed: {outcomes['malformed']}, as forged: {outcomes['forged']}")
 
 
+@pytest.mark.requirement("CFR11.10h")
 @hypothesis_settings(max_examples=300, database=None, deadline=None)
 @given(code=label_codes, data=st.data())
 def test_any_substituted_character_in_any_payload_is_rejected(code, data):
@@ -193,6 +197,7 @@ def test_any_code_of_the_label_alphabet_round_trips(code):
     assert verify_payload(payload) == code
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_label_signed_under_another_key_is_refused_as_forged():
     with override_settings(STROMA_LABEL_KEY="another-site-entirely"):
         foreign = label_payload("FL-000123")
@@ -204,6 +209,7 @@ def test_a_label_signed_under_another_key_is_refused_as_forged():
     assert isinstance(refused.value, DomainError), "views show it like any other refused step"
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_hand_typed_code_with_a_made_up_signature_is_refused_as_forged():
     with pytest.raises(LabelError) as refused:
         verify_payload("S1.FL-000123.AAAAAAAAAAAAAAAA")
@@ -211,6 +217,7 @@ def test_a_hand_typed_code_with_a_made_up_signature_is_refused_as_forged():
     assert "Nothing was opened" in str(refused.value)
 
 
+@pytest.mark.requirement("CFR11.10h")
 @pytest.mark.parametrize(
     "scanned",
     [
@@ -250,6 +257,7 @@ def test_something_that_is_not_a_stroma_label_is_refused_as_malformed(scanned):
 # --- QR images --------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 @pytest.mark.parametrize("code", CODES)
 def test_the_printed_qr_decodes_back_to_a_payload_that_verifies(code):
     payload = label_payload(code)
@@ -292,6 +300,7 @@ def test_the_qr_svg_is_an_inline_svg_element_that_decodes():
 # --- A4 label sheet ---------------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_a_sheet_of_96_labels_prints_every_code_and_statement_on_three_pages():
     labels = [_label(f"FL-{n:06d}", statement="FOR AUTOLOGOUS USE ONLY") for n in range(96)]
     pdf = label_sheet_pdf(labels)
@@ -305,6 +314,7 @@ def test_a_sheet_of_96_labels_prints_every_code_and_statement_on_three_pages():
     assert "2025-03-04" in text
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 def test_every_qr_on_the_sheet_decodes_to_its_own_labels_payload():
     labels = [_label(code) for code in CODES]
     reader = PdfReader(io.BytesIO(label_sheet_pdf(labels)))
@@ -342,6 +352,7 @@ def test_a_long_code_and_a_long_statement_still_print_in_full():
     assert statement in text
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 @pytest.mark.parametrize("render", [label_sheet_pdf, lambda labels: label_zpl(labels[0])], ids=["sheet", "zpl"])
 def test_a_label_whose_qr_names_another_item_is_not_printed(render):
     mixed_up = LabelText(
@@ -391,6 +402,7 @@ def test_zpl_matches_the_golden_file(name):
     assert zpl == golden.read_text(encoding="ascii"), f"regenerate with STROMA_UPDATE_GOLDEN=1 if intended: {golden}"
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 def test_zpl_is_one_label_with_the_signed_payload_in_its_qr():
     label = _label("FL-000123", statement="FOR AUTOLOGOUS USE ONLY")
     zpl = label_zpl(label)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
@@ -16,6 +17,7 @@ from lims.roles import ROLE_PERMISSIONS, ROLES
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.requirement("CFR11.10g", "ANNEX11.12")
 def test_the_groups_in_the_database_match_the_role_matrix(db):
     for role, codes in ROLE_PERMISSIONS.items():
         group = Group.objects.get(name=role)
@@ -39,6 +41,7 @@ def test_docs_roles_names_every_role():
             assert f"`{code}`" in text, f"{code} is granted in lims/roles.py but missing from docs/roles.md"
 
 
+@pytest.mark.requirement("CFR11.300", "ANNEX11.12")
 def test_five_wrong_passwords_lock_the_login(client, operator, password):
     url = reverse("login")
     for _ in range(5):
@@ -55,11 +58,13 @@ def test_a_correct_login_lands_on_the_home_page(client, operator, password):
     assert client.get(reverse("home")).status_code == 200
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_the_session_ends_after_the_idle_timeout(settings):
     assert settings.SESSION_COOKIE_AGE == settings.STROMA_IDLE_TIMEOUT_MINUTES * 60 == 15 * 60
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_check_deploy_with_production_settings_reports_no_issues(tmp_path):
     env = {
         **os.environ,
@@ -82,6 +87,7 @@ def test_check_deploy_with_production_settings_reports_no_issues(tmp_path):
     assert "no issues" in result.stdout
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     env = {**os.environ, "STROMA_ENV": "production", "STROMA_VAR_DIR": str(tmp_path)}
     env.pop("SECRET_KEY", None)
@@ -92,6 +98,7 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert "SECRET_KEY is required" in result.stderr
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_security_headers_are_sent(client, operator):
     client.force_login(operator)
     response = client.get(reverse("home"))

@@ -15,6 +15,7 @@ def wristband_payload(subject) -> str:
     return label_payload(f"WB-{subject.code}")
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 def test_a_valid_scan_opens_the_items_page(client, operator, subject, wristband_payload):
     client.force_login(operator)
     response = client.post(reverse("scan"), {"payload": wristband_payload + "\r\n"})
@@ -25,6 +26,7 @@ def test_a_valid_scan_opens_the_items_page(client, operator, subject, wristband_
     assert attempt.label.code == f"WB-{subject.code}"
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_forged_code_is_refused_with_a_message_and_recorded(
     client, operator, subject, wristband_payload, django_capture_on_commit_callbacks
 ):
@@ -38,6 +40,7 @@ def test_a_forged_code_is_refused_with_a_message_and_recorded(
     assert len(callbacks) == 1, "QA is told about the refused scan after commit"
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_code_signed_with_another_key_is_refused_as_forged(client, operator, subject):
     with override_settings(STROMA_LABEL_KEY="another-site-entirely"):
         foreign = label_payload(f"WB-{subject.code}")
@@ -47,6 +50,7 @@ def test_a_code_signed_with_another_key_is_refused_as_forged(client, operator, s
     assert ScanAttempt.objects.get().outcome == ScanOutcome.FORGED
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_genuine_code_for_an_item_that_does_not_exist_is_refused(client, operator, study):
     client.force_login(operator)
     response = client.post(reverse("scan"), {"payload": label_payload("FL-999999")})
@@ -55,6 +59,7 @@ def test_a_genuine_code_for_an_item_that_does_not_exist_is_refused(client, opera
     assert ScanAttempt.objects.get().outcome == ScanOutcome.UNKNOWN
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_something_that_is_not_a_label_is_refused_as_malformed(client, operator, study):
     client.force_login(operator)
     response = client.post(reverse("scan"), {"payload": "hello world"})
@@ -70,6 +75,7 @@ def test_an_empty_scan_is_refused_without_recording_noise(client, operator):
     assert ScanAttempt.objects.count() == 0
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_reporting_a_refused_scan_to_qa_happens_once(
     operator, qa_officer, study, mailoutbox, django_capture_on_commit_callbacks
 ):
@@ -87,12 +93,14 @@ def test_reporting_a_refused_scan_to_qa_happens_once(
     assert latest.history_change_reason == "refused scan reported to QA"
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_may_not_scan(client, outsider, wristband_payload):
     client.force_login(outsider)
     assert client.post(reverse("scan"), {"payload": wristband_payload}).status_code == 403
     assert ScanAttempt.objects.count() == 0
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_an_anonymous_scan_is_sent_to_log_in(client, wristband_payload):
     response = client.post(reverse("scan"), {"payload": wristband_payload})
     assert response.status_code == 302

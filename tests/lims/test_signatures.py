@@ -42,6 +42,7 @@ def _sign(record, user, password, *, meaning="witnessed", reason="I saw the hand
     )
 
 
+@pytest.mark.requirement("CFR11.50", "CFR11.70", "ANNEX11.14")
 def test_a_signature_binds_name_meaning_time_and_record(handover, qa_officer, password):
     signature = _sign(handover, qa_officer, password)
     assert signature.printed_name == "Quinn Assurance"
@@ -51,6 +52,7 @@ def test_a_signature_binds_name_meaning_time_and_record(handover, qa_officer, pa
     assert check.valid
 
 
+@pytest.mark.requirement("CFR11.200", "CFR11.300")
 def test_a_wrong_password_changes_nothing_and_is_recorded(handover, qa_officer):
     with pytest.raises(DomainError, match="Wrong username or password; nothing was signed"):
         _sign(handover, qa_officer, "not-my-password")
@@ -61,6 +63,7 @@ def test_a_wrong_password_changes_nothing_and_is_recorded(handover, qa_officer):
     assert failure.history.get().history_user == qa_officer
 
 
+@pytest.mark.requirement("CFR11.200", "CFR11.300")
 def test_the_fifth_wrong_password_locks_signing_even_for_the_right_one(handover, qa_officer, password):
     for attempt in range(1, 5):
         with pytest.raises(DomainError) as refused:
@@ -83,6 +86,7 @@ def test_the_lock_lifts_after_the_window(handover, qa_officer, password, time_ma
     assert _sign(handover, qa_officer, password).pk
 
 
+@pytest.mark.requirement("CFR11.70", "ANNEX11.14")
 def test_a_record_changed_after_signing_is_shown_as_changed(handover, qa_officer, password, client):
     _sign(handover, qa_officer, password)
     handover.temperature_c = "30.0"
@@ -96,6 +100,7 @@ def test_a_record_changed_after_signing_is_shown_as_changed(handover, qa_officer
     assert "CHANGED AFTER SIGNING" in page.content.decode()
 
 
+@pytest.mark.requirement("CFR11.50")
 def test_a_meaning_that_does_not_fit_is_refused(handover, qa_officer, password):
     with pytest.raises(DomainError, match="cannot be signed with that meaning"):
         _sign(handover, qa_officer, password, meaning="released")
@@ -106,6 +111,7 @@ def test_a_signature_without_a_reason_is_refused(handover, qa_officer, password)
         _sign(handover, qa_officer, password, reason="  ")
 
 
+@pytest.mark.requirement("CFR11.200")
 def test_signing_as_someone_else_is_refused_and_recorded(handover, qa_officer, lab_manager, password):
     with pytest.raises(DomainError, match="Sign with your own username"):
         record_sign(
@@ -117,11 +123,13 @@ def test_signing_as_someone_else_is_refused_and_recorded(handover, qa_officer, l
     assert SignatureFailure.objects.get().why == "signed as another person"
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_operator_may_not_sign_as_witness(handover, operator, password):
     with pytest.raises(DomainError, match="not authorised"):
         _sign(handover, operator, password)
 
 
+@pytest.mark.requirement("CFR11.200", "ANNEX11.14")
 def test_the_signing_page_asks_for_the_password_again(client, handover, qa_officer, password):
     client.force_login(qa_officer)
     url = reverse("record-sign", args=[ContentType.objects.get_for_model(CustodyEvent).pk, handover.pk])
@@ -137,6 +145,7 @@ def test_the_signing_page_asks_for_the_password_again(client, handover, qa_offic
     assert len(signatures_for(handover)) == 1
 
 
+@pytest.mark.requirement("CFR11.10g", "ANNEX11.12")
 def test_an_outsider_cannot_open_the_signing_page(client, handover, outsider):
     client.force_login(outsider)
     url = reverse("record-sign", args=[ContentType.objects.get_for_model(CustodyEvent).pk, handover.pk])

@@ -18,6 +18,7 @@ MAPS = [
 ]
 
 
+@pytest.mark.requirement("CFR11.10f")
 @pytest.mark.parametrize(("module", "enum", "mapping"), MAPS)
 def test_every_status_has_a_row_and_every_edge_leads_to_a_known_status(module, enum, mapping):
     loaded = importlib.import_module(module)

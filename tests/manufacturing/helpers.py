@@ -208,3 +208,46 @@ def product_at_ward(
         handover=Handover(courier="Hamid", temperature_c="5"),
         ward="Rheumatology ward",
     )
+
+
+NORMAL_VITALS = {
+    "heart_rate_bpm": "72",
+    "systolic_mmhg": "124",
+    "diastolic_mmhg": "78",
+    "temperature_c": "36.8",
+    "spo2_percent": "98",
+    "respiratory_rate": "14",
+}
+
+
+def infused(product: Any, clinician: Any, witness: Any, password: str) -> Any:
+    """Pass the bedside check with two clinicians, then record a 25-minute infusion started 5 minutes later."""
+    import time_machine
+
+    from lims.labels import label_payload
+    from manufacturing.services.infusion import InfusionRecord, bedside_verify, infusion_complete
+
+    def sign(user: Any, meaning: str) -> SignatureRequest:
+        return SignatureRequest(username=user.username, password=password, meaning=meaning, reason="at the bedside")
+
+    infusion = bedside_verify(
+        wristband_payload=label_payload(f"WB-{product.batch.subject.code}"),
+        bag_payload=label_payload(product.code),
+        acting_user=clinician,
+        second_clinician=sign(witness, "witnessed"),
+    )
+    started = timezone.now() + dt.timedelta(minutes=5)
+    with time_machine.travel(started + dt.timedelta(minutes=25)):
+        return infusion_complete(
+            infusion=infusion,
+            acting_user=clinician,
+            record=InfusionRecord(
+                started_at=started,
+                ended_at=started + dt.timedelta(minutes=25),
+                volume_infused_ml="9.1",
+                vitals_before=NORMAL_VITALS,
+                vitals_after=NORMAL_VITALS,
+            ),
+            administered=sign(clinician, "administered"),
+            witnessed=sign(witness, "witnessed"),
+        )

@@ -75,6 +75,7 @@ def test_no_doubling_time_is_given_when_the_cells_did_not_grow():
 # --- seeding ------------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_seeding_p0_labels_each_flask_and_starts_day_0(batch, flasks, media_lots, operator):
     batch.refresh_from_db()
     assert batch.status == BatchStatus.IN_CULTURE
@@ -137,6 +138,7 @@ def test_a_double_tapped_feed_records_once(flask, operator, media_lots):
     assert flask.events.filter(kind=EventKind.FEED).count() == 1
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_feeding_a_discarded_flask_is_refused_and_says_who_discarded_it(flask, operator, media_lots):
     flask_discard(flask=flask, acting_user=operator, reason="dropped in the cabinet")
     with pytest.raises(
@@ -185,6 +187,7 @@ def test_an_event_in_the_future_is_refused(flask, operator, media_lots):
         )
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_an_event_before_the_flask_was_seeded_is_refused(flask, operator, media_lots):
     with pytest.raises(DomainError, match="cannot be dated before"):
         flask_feed(
@@ -197,6 +200,7 @@ def test_an_event_before_the_flask_was_seeded_is_refused(flask, operator, media_
         )
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9")
 def test_a_backdated_entry_needs_a_reason(flask, operator, media_lots, time_machine):
     time_machine.move_to(timezone.now() + dt.timedelta(days=2))
     an_hour_ago = timezone.now() - dt.timedelta(hours=1)
@@ -216,6 +220,7 @@ def test_a_backdated_entry_needs_a_reason(flask, operator, media_lots, time_mach
 # --- lots ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_quarantined_lot_cannot_be_used_and_a_released_one_is_named_instead(flask, operator, media_lots):
     from manufacturing.services.lots import reagent_lot_receive
 
@@ -240,6 +245,7 @@ def test_an_expired_lot_cannot_be_used(flask, operator, media_lots, time_machine
 # --- passage ------------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_a_passage_closes_the_parent_and_seeds_labelled_children_one_passage_up(flask, operator, trypsin, media_lots):
     event = _passage(flask, operator, trypsin, media_lots)
     flask.refresh_from_db()
@@ -300,6 +306,7 @@ def test_zero_negative_or_non_numeric_counts_are_refused(flask, operator, trypsi
     assert CultureEvent.objects.filter(kind=EventKind.PASSAGE).count() == 0
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_passaging_the_same_flask_twice_says_who_did_it_first(flask, operator, second_operator, trypsin, media_lots):
     _passage(flask, operator, trypsin, media_lots)
     with pytest.raises(DomainError, match=f"Flask {flask.code} was passaged by Olivia Operator at"):
@@ -319,6 +326,7 @@ def test_harvest_pools_every_flask_in_culture(batch, flasks, operator):
     assert set(Flask.objects.values_list("status", flat=True)) == {FlaskStatus.HARVESTED}
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_harvest_waits_for_qa_to_decide_on_a_quarantined_flask(batch, flasks, operator):
     flask_observe(
         flask=flasks[0],
@@ -345,11 +353,13 @@ def test_implausible_harvests_are_refused(batch, flasks, operator, viability, ce
     assert batch.status == BatchStatus.IN_CULTURE
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_clinician_may_not_record_culture_steps(flask, clinician, media_lots):
     with pytest.raises(DomainError, match="Your role does not allow you to record culture steps"):
         flask_feed(flask=flask, acting_user=clinician, volume_ml="15", lots=media_lots)
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_medium_lot_scanned_as_the_detachment_reagent_is_refused(flask, operator, media_lots):
     with pytest.raises(DomainError, match="is not a detachment reagent"):
         _passage(flask, operator, media_lots[0], media_lots)

@@ -59,6 +59,7 @@ def released_batch(testing_batch, operator, second_qa, password):
     )
 
 
+@pytest.mark.requirement("CFR11.50", "ANNEX11.14", "CFR1271.290")
 def test_the_certificate_holds_every_criterion_result_flag_and_the_signature(released_batch, second_qa):
     text = text_of(certificate_of_analysis_pdf(released_batch))
     study = released_batch.subject.study
@@ -90,6 +91,7 @@ def test_the_certificate_holds_every_criterion_result_flag_and_the_signature(rel
     assert "Clara" not in text, "no person's name but the signers' and makers' ever reaches the CoA"
 
 
+@pytest.mark.requirement("ANNEX11.8.2")
 def test_an_oos_flag_survives_retest_invalidation_and_release_and_is_on_the_certificate(
     testing_batch, operator, second_qa, password
 ):
@@ -134,6 +136,7 @@ def test_an_oos_flag_survives_retest_invalidation_and_release_and_is_on_the_cert
     assert oos.investigation.code in text
 
 
+@pytest.mark.requirement("ANNEX11.7")
 def test_the_same_records_give_the_same_document_byte_for_byte(released_batch):
     first = certificate_of_analysis_pdf(released_batch)
     second = certificate_of_analysis_pdf(released_batch)
@@ -141,6 +144,7 @@ def test_the_same_records_give_the_same_document_byte_for_byte(released_batch):
     assert batch_record_pdf(released_batch) == batch_record_pdf(released_batch)
 
 
+@pytest.mark.requirement("ANNEX11.8.2", "CFR11.70")
 def test_a_certificate_printed_after_a_post_signature_change_says_so(released_batch, operator):
     before = certificate_of_analysis_pdf(released_batch)
     result = released_batch.qc_results.get(criterion__attribute="Viability")
@@ -163,6 +167,7 @@ def test_a_certificate_of_a_batch_not_yet_released_says_it_is_not_a_release(test
     assert "NO RESULT missing" in text
 
 
+@pytest.mark.requirement("ANNEX11.8.2", "ANNEX11.9", "CFR1271.290")
 def test_the_batch_record_lists_every_step_lot_result_and_the_changes_after_first_entry(
     released_batch, operator, media_lots
 ):

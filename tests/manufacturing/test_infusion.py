@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from lims.errors import DomainError
 from lims.labels import label_payload
-from lims.roles import CLINICIAN, QA
 from lims.signatures import SignatureRequest, signatures_for
 from manufacturing.models import BedsideCheck, DoseStatus, Infusion, InfusionStatus, ProductStatus
 from manufacturing.services.infusion import (
@@ -20,32 +19,7 @@ from manufacturing.services.infusion import (
     infusion_complete,
     product_formulate,
 )
-from tests.factories import UserFactory
-from tests.manufacturing.helpers import product_at_ward, released_batch
-
-VITALS = {
-    "heart_rate_bpm": "72",
-    "systolic_mmhg": "124",
-    "diastolic_mmhg": "78",
-    "temperature_c": "36.8",
-    "spo2_percent": "98",
-    "respiratory_rate": "14",
-}
-
-
-@pytest.fixture
-def second_clinician(db):
-    return UserFactory(username="colin", first_name="Colin", last_name="Clinician", role=CLINICIAN)
-
-
-@pytest.fixture
-def second_qa(db):
-    return UserFactory(username="quentin", first_name="Quentin", last_name="Second", role=QA)
-
-
-@pytest.fixture
-def released(study, clinician, operator, qa_officer, second_qa, password):
-    return released_batch(study, clinician, operator, qa_officer, second_qa, password)
+from tests.manufacturing.helpers import NORMAL_VITALS, product_at_ward, released_batch
 
 
 @pytest.fixture
@@ -66,11 +40,13 @@ def _bedside(product, clinician, second, password, *, wristband=None, bag=None):
     )
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_product_label_carries_its_expiry_from_the_protocol(product):
     assert product.expires_at - product.formulated_at == dt.timedelta(hours=6)
     assert product.statement == "FOR AUTOLOGOUS USE ONLY"
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.50", "ANNEX11.14", "CFR1271.290")
 def test_two_clinicians_verify_and_record_the_infusion_and_both_sign(
     product, clinician, second_clinician, password, time_machine
 ):
@@ -85,8 +61,8 @@ def test_two_clinicians_verify_and_record_the_infusion_and_both_sign(
             started_at=now - dt.timedelta(minutes=30),
             ended_at=now - dt.timedelta(minutes=5),
             volume_infused_ml="9.1",
-            vitals_before=VITALS,
-            vitals_after=VITALS,
+            vitals_before=NORMAL_VITALS,
+            vitals_after=NORMAL_VITALS,
         ),
         administered=_witness(clinician, password, "administered"),
         witnessed=_witness(second_clinician, password),
@@ -97,6 +73,7 @@ def test_two_clinicians_verify_and_record_the_infusion_and_both_sign(
     assert product.status == ProductStatus.INFUSED
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.10h")
 def test_a_wristband_of_another_subject_is_a_hard_stop_and_is_recorded(
     product, clinician, second_clinician, password, study
 ):
@@ -113,24 +90,28 @@ def test_a_wristband_of_another_subject_is_a_hard_stop_and_is_recorded(
     assert Infusion.objects.count() == 0
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.10g")
 def test_the_same_clinician_as_both_checkers_is_a_hard_stop(product, clinician, password):
     with pytest.raises(DomainError, match="the same clinician cannot be both checkers"):
         _bedside(product, clinician, clinician, password)
     assert BedsideCheck.objects.get().passed is False
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE")
 def test_a_product_expired_by_one_minute_is_a_hard_stop(product, clinician, second_clinician, password, time_machine):
     time_machine.move_to(product.expires_at + dt.timedelta(minutes=1))
     with pytest.raises(DomainError, match=f"Product {product.code} expired at"):
         _bedside(product, clinician, second_clinician, password)
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.10f")
 def test_an_unverified_dose_is_a_hard_stop(released, operator, clinician, second_clinician, password):
     unverified = product_at_ward(released, operator, clinician, second_clinician, password, verified=False)
     with pytest.raises(DomainError, match="no verified dose calculation"):
         _bedside(unverified, clinician, second_clinician, password)
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.10f")
 def test_an_unreleased_product_is_a_hard_stop(study, clinician, operator, second_clinician, password, media_lots):
     from tests.manufacturing.helpers import accepted_aspirate, harvested_batch, started_batch
 
@@ -148,12 +129,14 @@ def test_an_unreleased_product_is_a_hard_stop(study, clinician, operator, second
     assert "is not released" in BedsideCheck.objects.get().findings
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.10h")
 def test_a_forged_bag_code_is_a_hard_stop(product, clinician, second_clinician, password):
     forged = label_payload(product.code)[:-1] + "7"
     with pytest.raises(DomainError, match="does not verify"):
         _bedside(product, clinician, second_clinician, password, bag=forged)
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_new_calculation_voids_the_verified_one(product, clinician):
     verified = product.doses.get(status=DoseStatus.VERIFIED)
     dose_calculate(
@@ -235,6 +218,7 @@ def test_endotoxin_over_the_patients_limit_is_refused(study, clinician, operator
         )
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_the_calculator_may_not_verify_their_own_dose(product, clinician, password):
     from manufacturing.services.infusion import dose_verify
 
@@ -273,8 +257,8 @@ def test_vital_signs_outside_human_ranges_are_refused(
                 started_at=now - dt.timedelta(minutes=20),
                 ended_at=now,
                 volume_infused_ml="9.1",
-                vitals_before={**VITALS, field: value},
-                vitals_after=VITALS,
+                vitals_before={**NORMAL_VITALS, field: value},
+                vitals_after=NORMAL_VITALS,
             ),
             administered=_witness(clinician, password, "administered"),
             witnessed=_witness(second_clinician, password),
@@ -292,8 +276,8 @@ def test_an_end_before_the_start_is_refused(product, clinician, second_clinician
                 started_at=now,
                 ended_at=now - dt.timedelta(minutes=5),
                 volume_infused_ml="9.1",
-                vitals_before=VITALS,
-                vitals_after=VITALS,
+                vitals_before=NORMAL_VITALS,
+                vitals_after=NORMAL_VITALS,
             ),
             administered=_witness(clinician, password, "administered"),
             witnessed=_witness(second_clinician, password),

@@ -16,6 +16,7 @@ from tests.manufacturing.helpers import accepted_aspirate, reagent, released_lot
 from tests.samples.helpers import aspirate_in_transit, enrolled_subject
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_a_received_lot_waits_in_quarantine_with_its_own_label(operator):
     lot = reagent_lot_receive(
         reagent=reagent("MEM-alpha"),
@@ -28,6 +29,7 @@ def test_a_received_lot_waits_in_quarantine_with_its_own_label(operator):
     assert Label.objects.get(code=lot.code).item == lot
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_only_qa_releases_a_lot(operator):
     lot = reagent_lot_receive(
         reagent=reagent("MEM-alpha"),
@@ -51,6 +53,7 @@ def test_an_expired_lot_cannot_be_received(operator):
         )
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_a_recall_lists_exactly_the_flasks_and_batches_that_used_the_lot(
     study, clinician, operator, second_operator, qa_officer, password
 ):
@@ -75,6 +78,7 @@ def test_a_recall_lists_exactly_the_flasks_and_batches_that_used_the_lot(
         flask_feed(flask=used_a[0], acting_user=operator, volume_ml="15", lots=[medium, hpl])
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_batch_starts_only_from_an_accepted_aspirate(study, clinician, operator, password):
     subject = enrolled_subject(study, clinician, password)
     in_transit = aspirate_in_transit(subject, clinician)
@@ -82,6 +86,7 @@ def test_a_batch_starts_only_from_an_accepted_aspirate(study, clinician, operato
         batch_start(aspirate=in_transit, acting_user=operator, mnc_total_cells=1_000_000, mnc_viability_percent=90)
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_a_batch_carries_a_readable_lot_number_and_the_subjects_protocol(study, clinician, operator, password):
     aspirate = accepted_aspirate(study, clinician, operator, password)
     batch = started_batch(aspirate, operator)

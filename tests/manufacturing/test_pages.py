@@ -99,6 +99,7 @@ def _state_changing_urls(batch, flask, lot, aspirate_code):
     ]
 
 
+@pytest.mark.requirement("CFR11.10g", "ANNEX11.12")
 def test_an_outsider_is_refused_every_step_and_nothing_changes(client, outsider, batch, flask, media_lots):
     client.force_login(outsider)
     before = counts(), ReagentLot.objects.count(), media_lots[0].status
@@ -117,6 +118,7 @@ def test_an_outsider_is_refused_every_step_and_nothing_changes(client, outsider,
     assert (counts(), ReagentLot.objects.count(), media_lots[0].status) == before
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_anonymous_visitors_are_sent_to_the_login_page(client, batch, flask, media_lots):
     login = reverse("login")
     for url in _state_changing_urls(batch, flask, media_lots[0], batch.aspirate.code):
@@ -126,6 +128,7 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, batch, flask, med
     assert client.get(reverse("manufacturing:batch-list"))["Location"].startswith(login)
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_qa_may_not_record_culture_steps_and_an_operator_may_not_release_lots(
     client, qa_officer, operator, flask, media_lots
 ):
@@ -242,6 +245,7 @@ def test_a_quarantined_lot_is_refused_at_seeding_and_a_released_one_is_named(
     assert counts() == (1, 0, 0, 0)
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_batch_page_shows_lineage_timeline_and_growth_curve(
     client, operator, batch, flask, trypsin, media_lots, passage_vessel
 ):
@@ -265,6 +269,7 @@ def test_the_batch_page_shows_lineage_timeline_and_growth_curve(
     assert lineage.count('<ul class="lineage">') == 2  # the roots, then the children of the passaged flask
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_flask_label_sheet_prints_every_flask_of_the_batch(client, operator, batch, flasks):
     client.force_login(operator)
     response = client.get(reverse("manufacturing:batch-labels", args=[batch.lot_number]))
@@ -348,6 +353,7 @@ def test_a_double_submitted_feed_records_once(client, operator, flask, media_lot
     assert flask.events.filter(kind=EventKind.FEED).count() == 1
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_forged_line_and_a_flask_label_are_refused_by_their_line_number(client, operator, flask, media_lots):
     client.force_login(operator)
     forged = label_payload(media_lots[1].code)[:-2] + "ZZ"

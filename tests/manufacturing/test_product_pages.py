@@ -9,47 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lims.labels import label_payload
-from lims.roles import CLINICIAN, QA
 from manufacturing.models import BedsideCheck, DoseCalculation, DoseStatus, FinalProduct, Infusion, ProductStatus
-from manufacturing.services.infusion import dose_calculate, product_formulate
-from tests.factories import UserFactory
-from tests.manufacturing.helpers import product_at_ward, released_batch
-
-pytestmark = pytest.mark.urls("tests.manufacturing.product_test_urls")
-
-VITALS = {
-    "heart_rate_bpm": "72",
-    "systolic_mmhg": "124",
-    "diastolic_mmhg": "78",
-    "temperature_c": "36.8",
-    "spo2_percent": "98",
-    "respiratory_rate": "14",
-}
-
-
-@pytest.fixture
-def second_clinician(db):
-    return UserFactory(username="colin", first_name="Colin", last_name="Clinician", role=CLINICIAN)
-
-
-@pytest.fixture
-def second_qa(db):
-    return UserFactory(username="quentin", first_name="Quentin", last_name="Second", role=QA)
-
-
-@pytest.fixture
-def released(study, clinician, operator, qa_officer, second_qa, password):
-    return released_batch(study, clinician, operator, qa_officer, second_qa, password)
-
-
-@pytest.fixture
-def formulated(released, operator):
-    return product_formulate(batch=released, acting_user=operator, total_viable_cells=44_000_000, volume_ml="10")
-
-
-@pytest.fixture
-def at_ward(released, operator, clinician, second_clinician, password):
-    return product_at_ward(released, operator, clinician, second_clinician, password)
+from manufacturing.services.infusion import dose_calculate
+from tests.manufacturing.helpers import NORMAL_VITALS
 
 
 def _bedside_post(product, second, password, *, wristband=None):
@@ -72,7 +34,7 @@ def _infusion_post(second, password, *, start_minutes=30, end_minutes=5):
         "witness_password": password,
     }
     for when in ("before", "after"):
-        data.update({f"{name}_{when}": value for name, value in VITALS.items()})
+        data.update({f"{name}_{when}": value for name, value in NORMAL_VITALS.items()})
     return data
 
 
@@ -90,6 +52,7 @@ def test_an_operator_formulates_the_product_of_a_released_batch(client, operator
     assert product.total_viable_cells == 44_000_000
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_cannot_formulate(client, outsider, released):
     client.force_login(outsider)
     url = reverse("product:formulate", args=[released.lot_number])
@@ -97,6 +60,7 @@ def test_an_outsider_cannot_formulate(client, outsider, released):
     assert not FinalProduct.objects.exists()
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_anonymous_is_sent_to_log_in(client, released):
     response = client.get(reverse("product:formulate", args=[released.lot_number]))
     assert response.status_code == 302
@@ -106,6 +70,7 @@ def test_anonymous_is_sent_to_log_in(client, released):
 # The product page
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_product_page_shows_the_bag_without_the_subject_name(client, clinician, at_ward):
     client.force_login(clinician)
     response = client.get(reverse("product:detail", args=[at_ward.code]))
@@ -144,6 +109,7 @@ def test_a_refused_dose_shows_the_reason_and_writes_nothing(client, clinician, f
     assert not DoseCalculation.objects.exists()
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_cannot_calculate_a_dose(client, outsider, formulated):
     client.force_login(outsider)
     url = reverse("product:dose", args=[formulated.code])
@@ -172,6 +138,7 @@ def test_a_second_clinician_verifies_the_dose(client, second_clinician, calculat
     assert calculated.status == DoseStatus.VERIFIED
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_the_calculator_cannot_verify_their_own_dose(client, clinician, calculated, password):
     client.force_login(clinician)
     url = reverse("product:dose-verify", args=[calculated.pk])
@@ -182,6 +149,7 @@ def test_the_calculator_cannot_verify_their_own_dose(client, clinician, calculat
     assert calculated.status == DoseStatus.CALCULATED
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_cannot_verify(client, outsider, calculated, password):
     client.force_login(outsider)
     url = reverse("product:dose-verify", args=[calculated.pk])
@@ -191,6 +159,7 @@ def test_an_outsider_cannot_verify(client, outsider, calculated, password):
 # Custody
 
 
+@pytest.mark.requirement("CFR1271.290", "CFR11.10h")
 def test_an_operator_issues_and_a_clinician_receives_by_scanning(client, operator, clinician, formulated):
     client.force_login(operator)
     assert (
@@ -208,6 +177,7 @@ def test_an_operator_issues_and_a_clinician_receives_by_scanning(client, operato
     assert formulated.status == ProductStatus.AT_WARD
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_cannot_issue_or_receive(client, outsider, formulated):
     client.force_login(outsider)
     assert (
@@ -221,6 +191,7 @@ def test_an_outsider_cannot_issue_or_receive(client, outsider, formulated):
     assert formulated.status == ProductStatus.FORMULATED
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_receiving_a_product_not_yet_issued_is_refused(client, clinician, formulated):
     client.force_login(clinician)
     data = {"scanned": label_payload(formulated.code), "courier": "Hamid", "temperature_c": "5", "ward": "Ward 3"}
@@ -233,6 +204,7 @@ def test_receiving_a_product_not_yet_issued_is_refused(client, clinician, formul
 # Bedside and infusion
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE")
 def test_two_clinicians_pass_the_bedside_check_and_record_the_infusion(
     client, clinician, second_clinician, password, at_ward, time_machine
 ):
@@ -249,6 +221,7 @@ def test_two_clinicians_pass_the_bedside_check_and_record_the_infusion(
     assert at_ward.status == ProductStatus.INFUSED
 
 
+@pytest.mark.requirement("FACTJACIE.BEDSIDE", "CFR11.10h")
 def test_a_wristband_of_another_subject_is_a_full_screen_hard_stop(
     client, clinician, second_clinician, password, at_ward, study
 ):
@@ -267,6 +240,7 @@ def test_a_wristband_of_another_subject_is_a_full_screen_hard_stop(
     assert not Infusion.objects.exists()
 
 
+@pytest.mark.requirement("CFR11.10g", "ANNEX11.12")
 def test_an_outsider_cannot_do_the_bedside_check(client, outsider, second_clinician, password, at_ward):
     client.force_login(outsider)
     assert (
@@ -275,6 +249,7 @@ def test_an_outsider_cannot_do_the_bedside_check(client, outsider, second_clinic
     assert not BedsideCheck.objects.exists()
 
 
+@pytest.mark.requirement("ANNEX11.12")
 def test_anonymous_bedside_is_sent_to_log_in(client):
     response = client.get(reverse("product:bedside"))
     assert response.status_code == 302
@@ -301,6 +276,7 @@ def test_an_infusion_ending_before_it_started_is_refused(
     assert checked.started_at is None
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_outsider_cannot_record_the_infusion(client, outsider, checked, second_clinician, password):
     client.force_login(outsider)
     response = client.post(reverse("product:infusion", args=[checked.pk]), _infusion_post(second_clinician, password))

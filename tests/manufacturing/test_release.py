@@ -108,6 +108,7 @@ def test_results_in_the_wrong_form_are_refused_and_nothing_is_saved(
     assert QcResult.objects.count() == before
 
 
+@pytest.mark.requirement("CFR11.10e")
 def test_an_oos_result_opens_an_investigation_and_its_flag_survives_a_passing_retest(
     testing_batch, operator, second_qa, password
 ):
@@ -130,6 +131,7 @@ def test_an_oos_result_opens_an_investigation_and_its_flag_survives_a_passing_re
     assert QcResult.history.filter(id=oos.pk).exclude(flag=QcFlag.OOS).count() == 0
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_release_is_refused_with_every_reason_and_changes_nothing(testing_batch, operator, second_qa, password):
     enter_passing_results(testing_batch, operator, skip=("Mycoplasma", "CD73"))
     _enter(testing_batch, "CD73", operator, "94.0")
@@ -149,6 +151,7 @@ def test_release_is_refused_with_every_reason_and_changes_nothing(testing_batch,
     assert signatures_for(testing_batch) == []
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_the_person_who_made_the_batch_may_not_release_it(testing_batch, operator, qa_officer, password):
     enter_passing_results(testing_batch, operator)
     testing_batch.started_by = qa_officer
@@ -165,6 +168,7 @@ def test_the_person_who_made_the_batch_may_not_release_it(testing_batch, operato
     assert testing_batch.status == BatchStatus.RELEASE_TESTING
 
 
+@pytest.mark.requirement("CFR11.200")
 def test_a_wrong_password_releases_nothing_and_is_recorded(testing_batch, operator, second_qa):
     enter_passing_results(testing_batch, operator)
     with pytest.raises(DomainError, match="Wrong username or password"):
@@ -179,6 +183,7 @@ def test_a_wrong_password_releases_nothing_and_is_recorded(testing_batch, operat
     assert SignatureFailure.objects.filter(username_entered=second_qa.username).count() == 1
 
 
+@pytest.mark.requirement("CFR11.70", "ANNEX11.14", "CFR11.10f")
 def test_a_complete_batch_is_released_with_a_signature_bound_to_its_results(
     testing_batch, operator, second_qa, password
 ):
@@ -195,6 +200,7 @@ def test_a_complete_batch_is_released_with_a_signature_bound_to_its_results(
         )
 
 
+@pytest.mark.requirement("CFR11.50")
 def test_a_release_signed_with_the_meaning_rejected_is_refused(testing_batch, operator, second_qa, password):
     enter_passing_results(testing_batch, operator)
     with pytest.raises(DomainError, match="signed with the meaning “released”"):
@@ -270,6 +276,7 @@ def test_an_em_excursion_opens_deviations_on_exactly_the_batches_of_that_session
     assert sorted(d.record.lot_number for d in deviations) == sorted(b.lot_number for b in in_session)
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_second_result_for_a_criterion_must_be_a_retest(testing_batch, operator):
     _enter(testing_batch, "CD90", operator, "97.0")
     with pytest.raises(DomainError, match="already has a valid result"):

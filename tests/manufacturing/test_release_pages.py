@@ -178,6 +178,7 @@ def _record_counts():
     )
 
 
+@pytest.mark.requirement("CFR11.10g", "ANNEX11.12")
 @pytest.mark.parametrize("page", PAGES)
 def test_an_outsider_is_refused_every_qc_and_qa_page_and_nothing_changes(client, page, page_urls, outsider, password):
     client.force_login(outsider)
@@ -217,6 +218,7 @@ def test_every_page_opens_for_its_role(client, page_urls, study, testing_batch, 
         assert client.get(url).status_code == 200, url
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_operator_may_not_sign_qa_pages(client, page_urls, operator, password):
     client.force_login(operator)
     for page in ("spec-draft", "spec-approve", "invalidate", "deviation-close"):
@@ -252,6 +254,7 @@ def test_drafting_for_a_study_without_a_reference_table_is_refused_and_writes_no
     assert not Specification.objects.filter(study=other).exists()
 
 
+@pytest.mark.requirement("ANNEX11.14")
 def test_qa_approves_a_draft_with_a_signature(client, study, qa_officer, password):
     draft = specification_create(
         study=study,
@@ -269,6 +272,7 @@ def test_qa_approves_a_draft_with_a_signature(client, study, qa_officer, passwor
     assert (check.signature.meaning, check.signature.signer, check.valid) == ("approved", qa_officer, True)
 
 
+@pytest.mark.requirement("CFR11.200")
 def test_approving_with_a_wrong_password_approves_nothing_and_is_recorded(client, study, qa_officer):
     draft = specification_create(
         study=study,
@@ -305,6 +309,7 @@ def test_an_analyst_starts_release_testing_and_the_specification_is_frozen(
     assert latest_history(harvested).history_user == operator
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_release_testing_without_an_approved_specification_is_refused(client, harvested, operator):
     client.force_login(operator)
     response = client.post(reverse("release:start-testing", args=[harvested.lot_number]))
@@ -581,6 +586,7 @@ def test_the_change_page_links_to_the_release_review(client, testing_batch, seco
     assert review_url(testing_batch) in text(response)
 
 
+@pytest.mark.requirement("ANNEX11.9")
 def test_the_review_shows_every_criterion_flags_blockers_changes_and_who_made_the_batch(
     client, testing_batch, operator, second_qa
 ):
@@ -621,6 +627,7 @@ def test_the_review_reads_a_fixed_number_of_queries_whatever_the_results(client,
     assert len(second) == len(first)
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_staff_member_without_the_qa_permission_sees_no_decision_and_cannot_decide(
     client, testing_batch, operator, password
 ):
@@ -645,6 +652,7 @@ def test_outsiders_are_refused_the_review_and_the_decision(client, testing_batch
     assert testing_batch.status == BatchStatus.RELEASE_TESTING
 
 
+@pytest.mark.requirement("CFR11.50", "CFR11.70", "ANNEX11.14")
 def test_qa_releases_a_complete_batch_with_a_signature(client, testing_batch, operator, second_qa, password):
     enter_passing_results(testing_batch, operator)
     client.force_login(second_qa)
@@ -660,6 +668,7 @@ def test_qa_releases_a_complete_batch_with_a_signature(client, testing_batch, op
     assert (check.signature.signer, check.signature.meaning, check.valid) == (second_qa, "released", True)
 
 
+@pytest.mark.requirement("CFR11.200")
 def test_a_wrong_password_releases_nothing_and_the_failure_is_recorded(client, testing_batch, operator, second_qa):
     enter_passing_results(testing_batch, operator)
     client.force_login(second_qa)
@@ -673,6 +682,7 @@ def test_a_wrong_password_releases_nothing_and_the_failure_is_recorded(client, t
     assert (failure.username_entered, failure.attempted_by) == (second_qa.username, second_qa)
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_qa_officer_who_made_the_batch_may_not_release_it(
     client, study, clinician, operator, qa_officer, password, media_lots
 ):

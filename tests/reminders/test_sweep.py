@@ -292,9 +292,9 @@ def test_every_rule_names_a_role_as_its_audience():
     assert LAB_MANAGER not in {r.audience for r in registered.values()}, "the lab manager hears of escalations"
 
 
-def test_exactly_one_periodic_task_sweeps_on_a_utc_schedule_every_five_minutes(settings):
+def test_one_periodic_task_sweeps_reminders_every_five_minutes_beside_the_nightly_signature_check(settings):
     schedule = app.conf.beat_schedule
-    assert list(schedule) == ["reminders-sweep"]
+    assert sorted(schedule) == ["reminders-sweep", "signatures-verify"]
     entry = schedule["reminders-sweep"]
     assert entry["task"] == "lims.tasks.reminders_sweep_task"
     assert entry["schedule"] == 300.0 == settings.STROMA_SWEEP_MINUTES * 60

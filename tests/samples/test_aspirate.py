@@ -44,6 +44,7 @@ def _receive(
     )
 
 
+@pytest.mark.requirement("CFR1271.290", "CFR11.10e")
 def test_an_aspirate_received_within_limits_is_accepted_with_its_custody_chain(enrolled, clinician, operator):
     aspirate = aspirate_in_transit(enrolled, clinician)
     received = _receive(aspirate, operator)
@@ -88,6 +89,7 @@ def test_accepting_outside_the_limits_opens_a_deviation_for_qa_with_the_reason(e
     )
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9")
 def test_rejecting_an_aspirate_needs_a_reason_which_is_kept_in_history(enrolled, clinician, operator):
     aspirate = aspirate_in_transit(enrolled, clinician)
     with pytest.raises(DomainError, match="reason"):
@@ -103,6 +105,7 @@ def test_accepting_with_a_deviation_when_everything_is_within_limits_is_refused(
         _receive(aspirate, operator, decision=ReceiptDecision.ACCEPT_WITH_DEVIATION, reason="x")
 
 
+@pytest.mark.requirement("CFR11.10h", "CFR1271.290")
 def test_scanning_another_tube_at_receipt_is_refused_and_recorded(enrolled, clinician, operator):
     first = aspirate_in_transit(enrolled, clinician)
     second = aspirate_in_transit(enrolled, clinician)
@@ -111,6 +114,7 @@ def test_scanning_another_tube_at_receipt_is_refused_and_recorded(enrolled, clin
     assert ScanAttempt.objects.get().outcome == ScanOutcome.OPENED
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_a_forged_tube_label_is_refused(enrolled, clinician, operator):
     aspirate = aspirate_in_transit(enrolled, clinician)
     forged = label_payload(aspirate.code)[:-1] + "Q"
@@ -119,12 +123,14 @@ def test_a_forged_tube_label_is_refused(enrolled, clinician, operator):
     assert ScanAttempt.objects.get().outcome == ScanOutcome.FORGED
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_receipt_before_the_collection_is_refused(enrolled, clinician, operator):
     aspirate = aspirate_in_transit(enrolled, clinician)
     with pytest.raises(DomainError, match="before the collection time"):
         _receive(aspirate, operator, hours_after=-1)
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_an_aspirate_cannot_be_received_twice(enrolled, clinician, operator):
     aspirate = aspirate_in_transit(enrolled, clinician)
     _receive(aspirate, operator)
@@ -132,6 +138,7 @@ def test_an_aspirate_cannot_be_received_twice(enrolled, clinician, operator):
         _receive(aspirate, operator)
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_a_clinician_cannot_receive_in_the_cleanroom(enrolled, clinician):
     aspirate = aspirate_in_transit(enrolled, clinician)
     with pytest.raises(DomainError, match="Your role does not allow you to receive aspirates"):
@@ -155,6 +162,7 @@ def test_impossible_aspirates_are_refused_and_nothing_is_saved(enrolled, clinici
     assert Aspirate.objects.count() == 0
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_tube_is_labelled_with_the_subjects_chain_of_identity_code(enrolled, clinician):
     aspirate = aspirate_collect(subject=enrolled, acting_user=clinician, collected_at=an_hour_ago(), volume_ml="12.5")
     from lims.models import Label

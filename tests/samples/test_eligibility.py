@@ -78,6 +78,7 @@ def test_an_unmet_inclusion_or_an_applying_exclusion_makes_the_subject_ineligibl
     assert "Exclusion criterion applies: Healthy volunteer." in result.reasons
 
 
+@pytest.mark.requirement("CFR11.50", "ANNEX11.14")
 def test_confirming_eligibility_signs_and_enrols(study, clinician, password):
     subject = enrolled_subject(study, clinician, password)
     assert subject.status == SubjectStatus.ENROLLED
@@ -117,12 +118,14 @@ def test_an_unanswered_checklist_cannot_be_confirmed(study, clinician, password)
         )
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_an_unsigned_subject_cannot_have_an_aspirate(study, clinician):
     subject = _register(study, clinician, born=dt.date(1980, 1, 1))
     with pytest.raises(DomainError, match="eligibility must be confirmed and signed"):
         aspirate_collect(subject=subject, acting_user=clinician, collected_at=an_hour_ago(), volume_ml="10")
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_withdrawn_subject_stops_everything_downstream(study, clinician, password):
     subject = enrolled_subject(study, clinician, password)
     subject_withdraw(subject=subject, acting_user=clinician, reason="withdrew consent on 2026-11-20")
@@ -160,6 +163,7 @@ def test_subject_codes_are_pseudonymous_and_sequential(study, clinician):
     assert (first.code, second.code) == ("RAMSC-001", "RAMSC-002")
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_an_operator_cannot_register_or_enrol_subjects(study, operator):
     with pytest.raises(DomainError, match="Your role does not allow you to register subjects"):
         _register(study, operator, born=dt.date(1980, 1, 1))

@@ -73,6 +73,7 @@ def test_das28_categories_at_their_boundaries(score, category):
     assert das28_category(Decimal(score)) == category
 
 
+@pytest.mark.requirement("CFR11.10e", "ANNEX11.9")
 def test_a_result_is_stored_with_who_and_why_and_a_correction_keeps_the_original(baseline_sample, clinician):
     treg = _treg(baseline_sample.subject)
     assay_result_record(sample=baseline_sample, analyte=treg, value="4.2", acting_user=clinician)

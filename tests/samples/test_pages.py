@@ -116,6 +116,7 @@ def body(response) -> str:
 # --- Studies and protocols -----------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR11.50")
 def test_the_study_page_shows_the_protocol_in_force_with_units_visits_analytes_and_signature(client, clinician, study):
     client.force_login(clinician)
     response = client.get(reverse("samples:study-detail", args=[study.code]))
@@ -193,6 +194,7 @@ def _draft(study, lab_manager) -> ProtocolVersion:
     )
 
 
+@pytest.mark.requirement("ANNEX11.14")
 def test_the_lab_manager_signs_a_draft_into_force_and_the_old_version_is_superseded(
     client, lab_manager, password, study
 ):
@@ -224,6 +226,7 @@ def test_approving_a_version_already_in_force_is_refused_and_writes_nothing(clie
     assert history_rows() == before
 
 
+@pytest.mark.requirement("CFR11.200")
 def test_a_wrong_password_signs_nothing(client, lab_manager, study):
     draft = _draft(study, lab_manager)
     client.force_login(lab_manager)
@@ -492,6 +495,7 @@ def test_the_subject_page_query_count_does_not_grow_with_samples_results_and_asp
 # --- Aspirates -------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("CFR1271.290")
 def test_the_clinician_registers_an_aspirate_and_its_tube_gets_a_label(client, clinician, password, study):
     subject = enrolled_subject(study, clinician, password)
     client.force_login(clinician)
@@ -554,6 +558,7 @@ def test_the_clinician_dispatches_the_tube_with_a_courier(client, clinician, pas
     assert "Clara Clinician → Carl Courier" in body(client.get(aspirate.get_absolute_url()))
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_a_tube_already_in_transit_cannot_be_dispatched_again(client, clinician, password, study):
     aspirate = aspirate_in_transit(enrolled_subject(study, clinician, password), clinician)
     client.force_login(clinician)
@@ -647,6 +652,7 @@ def test_scanning_a_tube_at_the_cleanroom_door_opens_its_receipt_form(client, op
     assert f'value="{payload}"' in body(client.get(expected)), "the scan is carried into the form"
 
 
+@pytest.mark.requirement("CFR11.10h")
 def test_scanning_a_wristband_at_the_cleanroom_door_is_refused(client, operator, arriving):
     client.force_login(operator)
     before = history_rows()
@@ -887,6 +893,7 @@ def test_each_step_succeeds_for_its_own_role_with_the_form_the_refusal_tests_sen
     assert response.status_code == 302, body(response)
 
 
+@pytest.mark.requirement("CFR11.10g", "ANNEX11.12")
 @pytest.mark.parametrize("name", STATE_CHANGING)
 def test_an_outsider_is_refused_every_step_and_nothing_changes(client, outsider, steps, name):
     step = steps[name]
@@ -897,6 +904,7 @@ def test_an_outsider_is_refused_every_step_and_nothing_changes(client, outsider,
     assert history_rows(with_evidence=True) == before
 
 
+@pytest.mark.requirement("ANNEX11.12")
 @pytest.mark.parametrize("name", STATE_CHANGING)
 def test_an_anonymous_visitor_is_sent_to_the_login_page_and_nothing_changes(client, steps, name):
     step = steps[name]
@@ -907,6 +915,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page_and_nothing_changes(clie
     assert history_rows(with_evidence=True) == before
 
 
+@pytest.mark.requirement("CFR11.10g")
 @pytest.mark.parametrize(
     ("role", "name"),
     [
@@ -929,6 +938,7 @@ def test_a_role_without_the_permission_is_refused_and_nothing_changes(request, c
     assert history_rows(with_evidence=True) == before
 
 
+@pytest.mark.requirement("ANNEX11.12")
 @pytest.mark.parametrize(
     "url_name", ["study-list", "study-detail", "subject-list", "subject-detail", "aspirate-detail", "follow-up-sample"]
 )

@@ -81,6 +81,7 @@ def test_an_unknown_parameter_is_refused(study, lab_manager):
         protocol_revise(study=study, acting_user=lab_manager, changes={"colour": "blue"}, change_summary="x")
 
 
+@pytest.mark.requirement("CFR11.10g")
 def test_only_the_lab_manager_may_approve(study, lab_manager, qa_officer, password):
     draft = protocol_revise(
         study=study, acting_user=lab_manager, changes={"passage_limit": 5}, change_summary="allow P5"
@@ -91,6 +92,7 @@ def test_only_the_lab_manager_may_approve(study, lab_manager, qa_officer, passwo
     assert draft.status == ProtocolStatus.DRAFT
 
 
+@pytest.mark.requirement("CFR11.10f")
 def test_an_approved_version_cannot_be_approved_again(study, lab_manager, password):
     with pytest.raises(DomainError, match="cannot be approved"):
         _approve(protocol_in_force(study), lab_manager, password)
