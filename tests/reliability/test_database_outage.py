@@ -55,7 +55,7 @@ def test_a_restart_mid_request_shows_a_clear_page_saves_nothing_and_recovers(
         released_lot("Human platelet lysate", operator, qa_officer),
     ]
     [flask] = seeded_flasks(
-        started_batch(accepted_aspirate(study, clinician, operator, password), operator), operator, media
+        started_batch(accepted_aspirate(study, clinician, operator, password), operator), operator, media, count=1
     )
     feeds_before = CultureEvent.objects.filter(flask=flask, kind=EventKind.FEED).count()
     history_before = CultureEvent.history.count()
@@ -87,6 +87,7 @@ def test_a_restart_mid_request_shows_a_clear_page_saves_nothing_and_recovers(
     assert CultureEvent.history.count() == history_before
 
     after = requests.submit(client.post, url, feed_data(media)).result(timeout=60)
+    requests.submit(connections.close_all).result(timeout=30)  # the test client leaves it open
     requests.shutdown()
     assert after.status_code == 302
     assert CultureEvent.objects.filter(flask=flask, kind=EventKind.FEED).count() == feeds_before + 1
