@@ -67,3 +67,16 @@ def subject_dates(age_years: int = 45, screening: dt.date | None = None) -> dict
         "screening_date": screening,
         "consent_date": screening - dt.timedelta(days=1),
     }
+
+
+def restore_reference_data() -> None:
+    """Transactional tests flush what the data migrations filled; the demo loader needs it back."""
+    import importlib
+
+    from django.apps import apps
+
+    for module, function in (
+        ("lims.migrations.0002_roles_system_account_history_guard", "create_roles_and_system_account"),
+        ("manufacturing.migrations.0002_reference_vessels_and_reagents", "load"),
+    ):
+        getattr(importlib.import_module(module), function)(apps, None)

@@ -143,6 +143,11 @@ def require_infusable(product: FinalProduct, *, at: dt.datetime | None = None) -
         )
 
 
+def _kg(weight: Decimal) -> str:
+    """A weight as the scale shows it; a figure no scale shows (a typing slip) in short."""
+    return str(weight.quantize(Decimal("0.1"))) if abs(weight) < 10**6 else f"{weight:.2E}"
+
+
 def dose_calculate(
     *,
     product: FinalProduct,
@@ -166,7 +171,7 @@ def dose_calculate(
             raise DomainError(f"Subject {subject.code} is {subject.get_status_display().lower()}.")
         if not protocol.weight_min_kg <= weight <= protocol.weight_max_kg:
             raise DomainError(
-                f"A body weight of {weight} kg is outside the plausible "
+                f"A body weight of {_kg(weight)} kg is outside the plausible "
                 f"{protocol.weight_min_kg}–{protocol.weight_max_kg} kg; weigh the subject again."
             )
         weight = weight.quantize(Decimal("0.1"))

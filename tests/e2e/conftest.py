@@ -82,16 +82,3 @@ def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.evaluate("window.scrollTo(0, 0)")
-
-
-def restore_reference_data() -> None:
-    """Transactional tests flush what the data migrations filled; the demo loader needs it back."""
-    import importlib
-
-    from django.apps import apps
-
-    for module, function in (
-        ("lims.migrations.0002_roles_system_account_history_guard", "create_roles_and_system_account"),
-        ("manufacturing.migrations.0002_reference_vessels_and_reagents", "load"),
-    ):
-        getattr(importlib.import_module(module), function)(apps, None)

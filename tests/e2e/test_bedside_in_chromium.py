@@ -13,8 +13,8 @@ from lims.signatures import SignatureRequest
 from manufacturing.models import BedsideCheck, ProductStatus
 from manufacturing.services.infusion import dose_calculate, dose_verify, product_formulate
 from samples.services import subject_register
-from tests.e2e.conftest import restore_reference_data, screenshot
-from tests.factories import UserFactory, subject_dates
+from tests.e2e.conftest import screenshot
+from tests.factories import UserFactory, restore_reference_data, subject_dates
 from tests.manufacturing.helpers import released_batch
 
 pytestmark = pytest.mark.django_db(transaction=True)

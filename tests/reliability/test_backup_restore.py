@@ -11,14 +11,13 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
 from lims.backup import connect, manifest_path, quote_identifier, require_postgresql, table_fingerprints
 from lims.errors import DomainError
-from lims.roles import sync_roles
+from tests.factories import restore_reference_data
 
 SIGNATURE_TABLES = {"lims_signature", "lims_signaturefailure"}
 GUARDED_TABLES = (
@@ -59,7 +58,7 @@ def _backup(tmp_path: Path) -> Path:
 @pytest.fixture
 def demo_backup(transactional_db, tmp_path: Path) -> Path:
     """The demo's records, committed, dumped with `manage.py backup`."""
-    sync_roles(django_apps)  # an earlier transactional test flushed the groups the data migration made
+    restore_reference_data()  # earlier transactional tests flushed what the data migrations filled
     call_command("load_demo", stdout=io.StringIO())
     return _backup(tmp_path)
 
