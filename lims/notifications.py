@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from lims.db import try_serialize_on
 from lims.models import Notification, NotificationChannel
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ def _deliver(recipient_id: int, channels: tuple[str, ...], *, digest_at: dt.date
     from lims.audit import system_user
 
     with transaction.atomic():
+        if not try_serialize_on(f"outbox:{recipient_id}"):
+            return 0  # another sweep is e-mailing this person now: one e-mail from it, not two halves
         unsent = Q(recipient_id=recipient_id, channel__in=channels, sent_at__isnull=True)
         if digest_at is not None:
             unsent &= Q(created_at__lt=digest_at)
