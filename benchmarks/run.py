@@ -101,9 +101,21 @@ def migrate() -> None:
 
 
 def guarded(report: Any, names: list[tuple[str, str]], take: Callable[[], None]) -> None:
-    """A figure whose code path fails is printed as n/a with the reason, and the run goes on."""
+    """A figure whose code path fails is printed as n/a with the reason, and the run goes on.
+
+    A lost database connection (the server restarted or the connection was terminated by someone
+    else on a shared machine) is not the code's failure: the figure is taken once more on a new
+    connection before it is given up.
+    """
+    from django.db import InterfaceError, OperationalError, connections
+
     try:
-        take()
+        try:
+            take()
+        except (OperationalError, InterfaceError) as lost:
+            log(f"database  connection lost ({type(lost).__name__}: {lost}); taking the figure again")
+            connections.close_all()
+            take()
     except Exception as exc:  # a broken page or service must not hide the other figures
         traceback.print_exc(file=sys.stderr)
         report.failures.append(f"{names[0][0]}: {type(exc).__name__}: {exc}")
@@ -137,6 +149,7 @@ def take_figures(report: Any, args: argparse.Namespace, small_mode: bool) -> dic
     started = time.monotonic()
     w = world()
     dataset = data.ensure(w, scale, log, rebuild=args.rebuild and small_mode)
+    figures.vacuum_dirtied_tables()
     small = fresh_small_batch(w)
     took = time.monotonic() - started
     log(f"fresh     small batch {small.batch.lot_number} with {len(small.flasks)} flasks ({took:.1f} s)")

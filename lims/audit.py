@@ -151,39 +151,86 @@ def _display(value: object) -> str:
 
 
 def audit_entries(instance: models.Model) -> list[AuditEntry]:
-    """The record's history, oldest first, each entry with its old → new values."""
+    """The record's history, oldest first, each entry with its old → new values.
+
+    The rows are read as plain tuples and each is compared with the one before, column by column:
+    the same entries as simple-history's ``diff_against`` on model instances (the fields it compares,
+    by name, in name order; the creation row listed by verbose name), at a fraction of the cost
+    for a record with thousands of history rows.
+    """
     manager = get_history_manager_for_model(instance)
-    rows = list(
+    shape = _history_shape(manager.model)
+    rows = (
         manager.filter(**{instance._meta.pk.attname: instance.pk})
-        .select_related("history_user")
         .order_by("history_date", "history_id")
+        .values_list(*shape.columns, *_ROW_COLUMNS)
     )
+    names = [name for name, _ in shape.compared]
+    compared = [i for _, i in shape.compared]
     entries: list[AuditEntry] = []
-    previous = None
+    previous: list[Any] | None = None
     for row in rows:
-        changes: list[FieldChange] = []
+        values = [row[i] for i in compared]
         if previous is None:
-            for field in row.instance_type._meta.fields:
-                if field.attname in {"id"}:
-                    continue
-                if hasattr(row, field.attname):
-                    changes.append(FieldChange(field.verbose_name, "", _display(getattr(row, field.attname))))
+            changes = [FieldChange(name, "", _display(row[i])) for name, i in shape.created]
+        elif values == previous:
+            changes = []
         else:
-            delta = row.diff_against(previous, foreign_keys_are_objs=False)
-            for change in delta.changes:
-                changes.append(FieldChange(change.field, _display(change.old), _display(change.new)))
+            changes = [
+                FieldChange(name, _display(old), _display(new))
+                for name, old, new in zip(names, previous, values, strict=True)
+                if old != new
+            ]
+        previous = values
+        history_id, when, kind, reason, user_id, first, last, username = row[len(shape.columns) :]
         entries.append(
             AuditEntry(
-                when=row.history_date,
-                who=row.history_user.printed_name if row.history_user else "(unknown)",
-                action=_ACTIONS.get(row.history_type, row.history_type),
-                reason=row.history_change_reason or "",
+                when=when,
+                who=(f"{first} {last}".strip() or username) if user_id is not None else "(unknown)",
+                action=_ACTIONS.get(kind, kind),
+                reason=reason or "",
                 changes=tuple(changes),
-                history_id=row.history_id,
+                history_id=history_id,
             )
         )
-        previous = row
     return entries
+
+
+_ROW_COLUMNS = (
+    "history_id",
+    "history_date",
+    "history_type",
+    "history_change_reason",
+    "history_user_id",
+    "history_user__first_name",
+    "history_user__last_name",
+    "history_user__username",
+)
+
+
+@dataclass(frozen=True)
+class _HistoryShape:
+    columns: tuple[str, ...]  # the history model's columns an entry reads, by attname
+    created: tuple[tuple[str, int], ...]  # (verbose name, column) listed for the creation row
+    compared: tuple[tuple[str, int], ...]  # (field name, column) compared row to row, by name
+
+
+def _history_shape(history: type[models.Model]) -> _HistoryShape:
+    """Which columns ``diff_against`` compares and the creation row lists, for one history model."""
+    original = history.instance_type  # type: ignore[attr-defined]
+    attnames = {f.attname for f in history._meta.concrete_fields}
+    m2m = {f.name for f in getattr(history, "_history_m2m_fields", ())}
+    diffed = {f.name for f in history.tracked_fields if f.editable} - m2m  # type: ignore[attr-defined]
+    created = [(str(f.verbose_name), f.attname) for f in original._meta.fields if f.attname != "id"]
+    created = [(name, attname) for name, attname in created if attname in attnames]
+    compared = sorted((f.name, f.attname) for f in history._meta.concrete_fields if f.editable and f.name in diffed)
+    columns = list(dict.fromkeys([attname for _, attname in created] + [attname for _, attname in compared]))
+    at = {attname: i for i, attname in enumerate(columns)}
+    return _HistoryShape(
+        columns=tuple(columns),
+        created=tuple((name, at[attname]) for name, attname in created),
+        compared=tuple((name, at[attname]) for name, attname in compared),
+    )
 
 
 CSV_HEADER = ["history_id", "when_utc", "who", "action", "reason", "field", "old", "new"]

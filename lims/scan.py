@@ -5,10 +5,24 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from lims.forms import ScanForm
+from lims.models import Label, LabelKind
 from lims.services import scan_resolve
+
+# Labels whose code is their item's own code, the key of the item's page (the services label a flask
+# and a reagent lot with the item's code): the redirect is built from the label without reading the item.
+PAGE_BY_CODE: dict[str, str] = {
+    LabelKind.FLASK: "manufacturing:flask-detail",
+    LabelKind.REAGENT_LOT: "manufacturing:lot-detail",
+}
+
+
+def _item_url(label: Label) -> str:
+    page = PAGE_BY_CODE.get(label.kind)
+    return reverse(page, args=[label.code]) if page else label.get_absolute_url()
 
 
 @login_required
@@ -21,7 +35,7 @@ def scan(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             result = scan_resolve(payload=form.cleaned_data["payload"], acting_user=request.user)
             if result.label is not None:
-                return redirect(result.label.get_absolute_url())
+                return redirect(_item_url(result.label))
             error = result.error
         else:
             error = "Nothing was scanned. Scan the QR code on the item's label."

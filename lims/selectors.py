@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -39,11 +40,22 @@ def custody_timeline(label: Label) -> list[CustodyRow]:
     return [CustodyRow(event, checks.get(event.pk, [])) for event in events]
 
 
+@functools.lru_cache(maxsize=1024)
+def screen_qr_svg(payload: str) -> str:
+    """A label's QR as shown on its item's page, kept per process.
+
+    An item's page is opened again and again at the bench (scan, feed, back to the flask), and
+    drawing the symbol is a large part of the page. The key is the signed payload, so a new label
+    key never shows an old symbol.
+    """
+    return labels.qr_svg(payload)
+
+
 def label_item_context(label: Label) -> dict[str, Any]:
     """What an item page shows about its label: the QR, print links and custody."""
     return {
         "label": label,
-        "qr_svg": labels.qr_svg(labels.label_payload(label.code)),
+        "qr_svg": screen_qr_svg(labels.label_payload(label.code)),
         "custody": custody_timeline(label),
         "custody_content_type_id": ContentType.objects.get_for_model(CustodyEvent).pk,
         "custody_signable": "lims.custodyevent" in SIGNABLE,

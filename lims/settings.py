@@ -125,10 +125,12 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
-# Idle timeout: the session ends after this many minutes without a request.
+# Idle timeout: the session ends after this many minutes without a request. Every request moves
+# the expiry forward, but lims.sessions writes it at most once a minute (to the minute is enough).
 STROMA_IDLE_TIMEOUT_MINUTES = env_int("STROMA_IDLE_TIMEOUT_MINUTES", 15)
 SESSION_COOKIE_AGE = STROMA_IDLE_TIMEOUT_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ENGINE = "lims.sessions"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # Electronic signatures: this many wrong passwords within the window lock signing.

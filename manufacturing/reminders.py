@@ -8,16 +8,19 @@ Intervals in hours are elapsed time; culture days are calendar days in the site'
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, When
 from django.utils import timezone
 
+from lims.models import Reminder
 from lims.reminders import (
+    LIVE,
     DueItem,
     SweepContext,
     after_hours,
@@ -28,7 +31,17 @@ from lims.reminders import (
     safe_reverse,
 )
 from lims.roles import OPERATOR, QA
-from manufacturing.models import Batch, BatchStatus, CultureEvent, EventKind, Flask, FlaskStatus, LotStatus, ReagentLot
+from manufacturing.models import (
+    Batch,
+    BatchStatus,
+    CultureEvent,
+    EventKind,
+    Flask,
+    FlaskStatus,
+    LotStatus,
+    ReagentLot,
+    ReagentUse,
+)
 
 FEED_DUE = "flask_feed_due"
 OBSERVATION_DUE = "flask_observation_due"
@@ -51,8 +64,9 @@ def _lot_link(code: str) -> str | None:
 
 
 # --- What the rules read: batches in culture with their protocol, and flasks in culture -------------
-# Two plain queries (no join in the flask query: joins cost more to plan than the rows cost to read),
-# each compiled once (fixed_rows) and read once per sweep (ctx.shared) by every rule that needs it.
+# Two plain queries, read once per sweep (ctx.shared) by every rule that needs it. Asked for every
+# item, the flask query is compiled once (fixed_rows); with a horizon (the sweep, the home page) it
+# keeps only the flasks that may be due by then or that a live reminder is about (_possibly_due).
 
 
 @dataclass(frozen=True)
@@ -146,12 +160,57 @@ def _flasks_query() -> QuerySet[Flask, Any]:
     )
 
 
+def _cutoff(horizon: dt.datetime, hours: Decimal) -> dt.datetime:
+    """The latest moment a last event may have taken place for its interval to end by ``horizon``
+    (after_hours' arithmetic, so exactly the rule's due time)."""
+    return horizon - (after_hours(horizon, hours) - horizon)
+
+
+def _elapsed_by(horizon: dt.datetime, interval: str, hours: Decimal | None, kinds: list[str]) -> Q:
+    """Flasks of protocols with this interval and no event of these kinds after its cutoff: due by then.
+
+    "No event after the cutoff" rather than "the last event before it": PostgreSQL answers it
+    with one hashed set of the recent events instead of a look-up per flask in culture.
+    """
+    protocol = f"batch__protocol__{interval}"
+    if hours is None or hours <= 0:  # kept in view so that the rule can skip them loudly
+        return Q(**{f"{protocol}__isnull": True}) if hours is None else Q(**{protocol: hours})
+    since = CultureEvent.objects.filter(flask=OuterRef("pk"), kind__in=kinds, occurred_at__gt=_cutoff(horizon, hours))
+    return Q(**{protocol: hours}) & ~Q(Exists(since))
+
+
+def _possibly_due(horizon: dt.datetime, batches: Iterable[BatchState]) -> Q:
+    """Flasks a rule may find due by ``horizon``, and every flask a live reminder is about.
+
+    Decided in the database, per protocol, so that the rows read are the few flasks that may be
+    due (a few thousand of 100,000 in culture) rather than every flask; the rules then work out
+    the exact due times from these rows as before. A flask once observed at its protocol's
+    confluence is kept too; the passage rule reads whether its last observation still is.
+    """
+    live = Reminder.objects.filter(
+        content_type=ContentType.objects.get_for_model(Flask), object_id=OuterRef("pk"), status__in=LIVE
+    )
+    where = Q(Exists(live)) | ~Q(batch__status=BatchStatus.IN_CULTURE)  # orphans: the sweep says so
+    for batch in {(b.feed_hours, b.observation_hours, b.confluence_threshold): b for b in batches}.values():
+        where |= _elapsed_by(horizon, "feed_interval_hours", batch.feed_hours, [EventKind.FEED, EventKind.SEED])
+        where |= _elapsed_by(
+            horizon, "observation_interval_hours", batch.observation_hours, [EventKind.OBSERVATION, EventKind.SEED]
+        )
+        confluent = CultureEvent.objects.filter(
+            flask=OuterRef("pk"), kind=EventKind.OBSERVATION, confluence_percent__gte=batch.confluence_threshold
+        )
+        where |= Q(batch__protocol__passage_confluence_percent=batch.confluence_threshold) & Q(Exists(confluent))
+    return where
+
+
 def _flasks(ctx: SweepContext) -> list[FlaskState]:
     def load() -> list[FlaskState]:
         batches, found = _batches(ctx), []
-        for pk, code, batch_id, passage, fed, seen, confluence in fixed_rows(
-            "manufacturing.flasks_in_culture", _flasks_query
-        ):
+        if ctx.horizon is None:
+            rows = fixed_rows("manufacturing.flasks_in_culture", _flasks_query)
+        else:
+            rows = list(_flasks_query().filter(_possibly_due(ctx.horizon, batches.values())))
+        for pk, code, batch_id, passage, fed, seen, confluence in rows:
             if batch_id not in batches:  # a flask left in culture by a batch that is not: say so, once
                 ctx.warn_once(f"orphan:{batch_id}", "Flask %s is in culture but its batch is not; skipped", code)
                 continue
@@ -308,20 +367,37 @@ def batch_culture_overdue(ctx: SweepContext) -> Iterator[DueItem]:
 # --- Reagent lots ----------------------------------------------------------------------------------
 
 
+def _lots_in_use_query(only: Q | None = None) -> QuerySet[ReagentLot, Any]:
+    """Released lots a flask in culture used; with ``only``, just those lots (looked for in use only then)."""
+    # The first use by a flask in culture is enough: a LIMIT 1 subquery per lot stops there, where
+    # EXISTS or a join is planned as a hash join over every use of every lot (745,000 at scale).
+    in_use = ReagentUse.objects.filter(lot=OuterRef("pk"), event__flask__status=FlaskStatus.IN_CULTURE)
+    first_use: Any = Subquery(in_use.values("pk")[:1])
+    if only is not None:
+        first_use = Case(When(only, then=first_use), default=None)  # CASE: no search for the other lots
+    return (
+        ReagentLot.objects.filter(status=LotStatus.RELEASED)
+        .alias(first_use=first_use)
+        .filter(first_use__isnull=False)
+        .values_list("pk", "code", "reagent__name", "lot_number", "expiry_date")
+        .order_by("pk")
+    )
+
+
 @reminder_rule(LOT_EXPIRING, label="Lot expiring", audience=QA, escalates=False, link=_lot_link)
 def reagent_lot_expiring(ctx: SweepContext) -> Iterator[DueItem]:
     """A released lot that a flask still in culture used: due at the start (site time) of the first
     day of the warning period before its expiry date (STROMA_LOT_EXPIRY_WARNING_DAYS, 14 by default)."""
     days = settings.STROMA_LOT_EXPIRY_WARNING_DAYS
-    rows = fixed_rows(
-        "manufacturing.lots_in_use",
-        lambda: (
-            ReagentLot.objects.filter(status=LotStatus.RELEASED, uses__event__flask__status=FlaskStatus.IN_CULTURE)
-            .values_list("pk", "code", "reagent__name", "lot_number", "expiry_date")
-            .order_by("pk")
-            .distinct()
-        ),
-    )
+    if ctx.horizon is None:
+        rows = fixed_rows("manufacturing.lots_in_use", _lots_in_use_query)
+    else:
+        # Only lots whose warning starts by the horizon, and those a live reminder is about.
+        live = Reminder.objects.filter(
+            content_type=ContentType.objects.get_for_model(ReagentLot), object_id=OuterRef("pk"), status__in=LIVE
+        )
+        warned_from = timezone.localdate(ctx.horizon) + dt.timedelta(days=days)
+        rows = list(_lots_in_use_query(Q(expiry_date__lte=warned_from) | Q(Exists(live))))
     for pk, code, reagent, lot_number, expiry in rows:
         yield DueItem(
             kind=LOT_EXPIRING,

@@ -16,7 +16,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from manufacturing.calculations import population_doublings
-from manufacturing.models import Batch, CultureEvent, EventKind, Flask, FlaskStatus
+from manufacturing.models import Batch, CultureEvent, EventKind, Flask, FlaskStatus, ReagentUse
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _events_prefetch() -> Prefetch:
     return Prefetch(
         "events",
         queryset=CultureEvent.objects.select_related("recorded_by")
-        .prefetch_related("reagent_uses__lot__reagent")
+        .prefetch_related(Prefetch("reagent_uses", queryset=ReagentUse.objects.select_related("lot__reagent")))
         .order_by("occurred_at", "id"),
     )
 
