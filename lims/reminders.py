@@ -611,16 +611,27 @@ def inbox_for(user: Any) -> QuerySet[Reminder]:
     )
 
 
+# The header badge counts up to this many and then shows "99+": past that the number tells the person
+# nothing more, and a count that stops early costs the same on every page however many are open.
+BADGE_MAX = 99
+
+
 def badge_count(user: Any, *, now: dt.datetime | None = None) -> int:
-    """Open reminders due now in the person's inbox, not snoozed: one query."""
+    """Open reminders due now in the person's inbox, not snoozed, counted up to ``BADGE_MAX + 1``: one query."""
     if not getattr(user, "is_authenticated", False):
         return 0
     now = now or timezone.now()
-    return (
-        Reminder.objects.filter(visible_to(user), status=ReminderStatus.OPEN, due_at__lte=now)
-        .exclude(snoozed_until__gt=now)
-        .count()
+    due = Reminder.objects.filter(visible_to(user), status=ReminderStatus.OPEN, due_at__lte=now).exclude(
+        snoozed_until__gt=now
     )
+    return due.order_by()[: BADGE_MAX + 1].count()
+
+
+def badge_text(count: int) -> str:
+    """What the badge says: nothing, "3 due", or "99+ due"."""
+    if count <= 0:
+        return ""
+    return f"{BADGE_MAX}+ due" if count > BADGE_MAX else f"{count} due"
 
 
 @dataclass(frozen=True)

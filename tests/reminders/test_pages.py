@@ -126,3 +126,33 @@ def test_an_unsafe_next_address_is_ignored(client, due, operator):
     client.force_login(operator)
     response = client.post(reverse("reminder-acknowledge", args=[due[0].pk]), {"next": "https://evil.example/"})
     assert response["Location"] == reverse("reminder-inbox")
+
+
+def test_the_badge_stops_counting_at_99_plus(client, flasks, due, operator):
+    """A hundred open reminders or ten thousand: the badge says "99+ due" and its count reads at most 100 rows."""
+    from lims.reminders import BADGE_MAX, badge_count, badge_text
+
+    template = due[0]
+    Reminder.objects.bulk_create(
+        Reminder(
+            kind=template.kind,
+            content_type=template.content_type,
+            object_id=template.object_id,
+            due_at=template.due_at - hours(n + 1),
+            audience_role=template.audience_role,
+            item_code=template.item_code,
+            title=template.title,
+            status=ReminderStatus.OPEN,
+        )
+        for n in range(BADGE_MAX + 5)
+    )
+    assert badge_count(operator) == BADGE_MAX + 1
+    assert (badge_text(0), badge_text(7), badge_text(BADGE_MAX), badge_text(BADGE_MAX + 1)) == (
+        "",
+        "7 due",
+        "99 due",
+        "99+ due",
+    )
+    client.force_login(operator)
+    home = body(client.get(reverse("home")))
+    assert re.search(r'id="reminder-badge"[^>]*>Reminders <span[^>]*>99\+ due</span>', home)
