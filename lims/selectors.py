@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.urls import reverse
 
 from lims import labels
 from lims.models import CustodyEvent, Label, Signature
@@ -40,22 +41,33 @@ def custody_timeline(label: Label) -> list[CustodyRow]:
     return [CustodyRow(event, checks.get(event.pk, [])) for event in events]
 
 
+# The browser keeps a label's symbol this long: its URL changes when the label key does.
+QR_MAX_AGE_SECONDS = 365 * 24 * 3600
+
+
 @functools.lru_cache(maxsize=1024)
 def screen_qr_svg(payload: str) -> str:
-    """A label's QR as shown on its item's page, kept per process.
+    """A label's QR as served to an item's page (``label-qr``), kept per process.
 
-    An item's page is opened again and again at the bench (scan, feed, back to the flask), and
-    drawing the symbol is a large part of the page. The key is the signed payload, so a new label
-    key never shows an old symbol.
+    The key is the signed payload, so a new label key never serves an old symbol.
     """
     return labels.qr_svg(payload)
+
+
+def screen_qr_url(code: str) -> str:
+    """The symbol's own URL, versioned by the payload's MAC: drawing it is not the page's work.
+
+    Drawing a QR symbol (the mask choice) costs more than reading the page's records; served apart,
+    the page is sent at once and the browser fetches the symbol beside it, once per label and key.
+    """
+    return reverse("label-qr", args=[code]) + "?v=" + labels.label_payload(code).rsplit(".", 1)[1][:8]
 
 
 def label_item_context(label: Label) -> dict[str, Any]:
     """What an item page shows about its label: the QR, print links and custody."""
     return {
         "label": label,
-        "qr_svg": screen_qr_svg(labels.label_payload(label.code)),
+        "qr_url": screen_qr_url(label.code),
         "custody": custody_timeline(label),
         "custody_content_type_id": ContentType.objects.get_for_model(CustodyEvent).pk,
         "custody_signable": "lims.custodyevent" in SIGNABLE,

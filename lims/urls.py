@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("scan/", scan.scan, name="scan"),
     path("labels/<str:code>/", views.label_detail, name="label-detail"),
+    path("labels/<str:code>/qr.svg", views.label_qr, name="label-qr"),
     path("labels/<str:code>/label.pdf", views.label_pdf, name="label-pdf"),
     path("labels/<str:code>/label.zpl", views.label_zpl, name="label-zpl"),
     path("labels/<str:code>/custody/new/", views.custody_new, name="custody-new"),

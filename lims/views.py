@@ -29,7 +29,7 @@ from lims.reminders import (
     reminder_snooze,
     wants_daily_digest,
 )
-from lims.selectors import label_item_context
+from lims.selectors import QR_MAX_AGE_SECONDS, label_item_context, screen_qr_svg
 from lims.services import custody_record, require_scanned
 from lims.signatures import SIGNABLE, SignatureRequest, record_sign, signatures_for
 
@@ -62,6 +62,22 @@ def home(request: HttpRequest) -> HttpResponse:
 def label_detail(request: HttpRequest, code: str) -> HttpResponse:
     label = get_object_or_404(Label.objects.select_related("content_type", "created_by"), code=code)
     return render(request, "lims/label_detail.html", label_item_context(label))
+
+
+@login_required
+@permission_required("lims.view_label", raise_exception=True)
+@require_GET
+def label_qr(request: HttpRequest, code: str) -> HttpResponse:
+    """A label's QR symbol for its item's page, fetched by the browser beside the page.
+
+    Only an existing label is drawn: this must never sign a code that nobody labelled. The URL carries
+    the payload's version (``?v=``), so the browser may keep the symbol for a year; a new label key
+    gives new URLs. ``private``: it is shown to a signed-in person and kept by their browser only.
+    """
+    label = get_object_or_404(Label.objects.only("id", "code"), code=code)
+    response = HttpResponse(screen_qr_svg(labels.label_payload(label.code)), content_type="image/svg+xml")
+    response["Cache-Control"] = f"private, max-age={QR_MAX_AGE_SECONDS}, immutable"
+    return response
 
 
 @login_required

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -49,6 +50,7 @@ from lims.labels import (
     qr_svg,
     verify_payload,
 )
+from lims.selectors import screen_qr_url
 
 GOLDEN = Path(__file__).parent / "golden"
 # The golden files are signed under this key, so that they do not depend on the site's key.
@@ -282,9 +284,13 @@ def test_the_qr_svg_is_an_inline_svg_element_that_decodes():
     assert svg.startswith("<svg "), "no XML declaration, so it can be inlined in HTML"
     assert "<?xml" not in svg
     assert 'id="' not in svg, "no fixed id: a page may hold many labels"
+    assert _decode(_svg_image(svg)) == [payload]
+
+
+def _svg_image(svg: str) -> Image.Image:
+    """Draw the path's squares (qrcode writes one "Mx,yHx'Vy'Hxz" per dark module) as a bitmap to decode."""
     root = ET.fromstring(svg)  # noqa: S314 - our own output
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    # Draw the path's squares (qrcode writes one "Mx,yHx'Vy'Hxz" per dark module) and decode them.
     size = float(root.attrib["viewBox"].split()[2])
     scale = 8
     image = Image.new("L", (round(size * scale), round(size * scale)), 255)
@@ -294,7 +300,39 @@ def test_the_qr_svg_is_an_inline_svg_element_that_decodes():
     for x0, y0, x1, y1 in squares:
         box = [round(float(v) * scale) for v in (x0, y0, x1, y1)]
         draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=0)
-    assert _decode(image) == [payload]
+    return image
+
+
+# --- The symbol on an item's page, served apart from the page ----------------------------------
+
+
+def test_an_item_page_links_its_labels_symbol_which_decodes_and_is_kept_by_the_browser(client, operator, subject):
+    client.force_login(operator)
+    code = f"WB-{subject.code}"
+    page = client.get(subject.get_absolute_url()).content.decode()
+    src = re.search(r'<img class="qr-symbol" src="([^"]+)"', page)
+    assert src is not None, "the page shows the label's symbol"
+    assert src.group(1).startswith(reverse("label-qr", args=[code]) + "?v=")
+    response = client.get(src.group(1))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert _decode(_svg_image(response.content.decode())) == [label_payload(code)]
+
+
+def test_the_symbols_url_changes_with_the_label_key(subject):
+    code = f"WB-{subject.code}"
+    before = screen_qr_url(code)
+    with override_settings(STROMA_LABEL_KEY="another-site-entirely"):
+        assert screen_qr_url(code) != before
+
+
+def test_no_symbol_is_drawn_for_a_code_nobody_labelled_nor_for_someone_signed_out(client, operator, subject):
+    """Otherwise the URL would sign any made-up code: a genuine-looking label for nothing."""
+    assert client.get(reverse("label-qr", args=[f"WB-{subject.code}"]))["Location"].startswith(reverse("login"))
+    client.force_login(operator)
+    assert client.get(reverse("label-qr", args=["FL-999999"])).status_code == 404
+    assert client.post(reverse("label-qr", args=[f"WB-{subject.code}"])).status_code == 405
 
 
 # --- A4 label sheet ---------------------------------------------------------------------

@@ -520,7 +520,7 @@ def test_the_clinician_registers_an_aspirate_and_its_tube_gets_a_label(client, c
     assert last_history(aspirate).history_user == clinician
     page = body(client.get(aspirate.get_absolute_url()))
     assert "18.5 mL" in page
-    assert "<svg" in page
+    assert f'src="{reverse("label-qr", args=[aspirate.code])}?v=' in page
     assert aspirate.code in page
 
 
