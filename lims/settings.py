@@ -103,7 +103,7 @@ AUTH_USER_MODEL = "lims.User"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "lims.backends.RoleBackend",  # Django's ModelBackend, permissions read in one statement
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -105,3 +105,33 @@ def test_security_headers_are_sent(client, operator):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def _fresh(user):
+    return type(user).objects.get(pk=user.pk)  # a request's user: no permission cache yet
+
+
+@pytest.mark.requirement("CFR11.10g")
+def test_a_persons_permissions_are_read_in_one_statement_and_are_djangos_own(
+    operator, qa_officer, clinician, lab_manager, outsider, django_assert_num_queries
+):
+    from django.contrib.auth.backends import ModelBackend
+
+    from lims.backends import RoleBackend
+
+    outsider.user_permissions.add(Permission.objects.get(codename="view_label"))
+    admin = type(operator).objects.create_superuser("root-admin", "root@example.org", "not-used-here-1")
+    for person in (operator, qa_officer, clinician, lab_manager, outsider, admin):
+        fresh = _fresh(person)
+        with django_assert_num_queries(1):
+            granted = RoleBackend().get_all_permissions(fresh)
+        assert granted == ModelBackend().get_all_permissions(_fresh(person)), person.username
+    assert RoleBackend().get_all_permissions(_fresh(outsider)) == {"lims.view_label"}
+
+
+@pytest.mark.requirement("CFR11.10g")
+def test_a_role_taken_away_applies_at_the_persons_next_request(client, operator):
+    client.force_login(operator)
+    assert client.get(reverse("manufacturing:lot-list")).status_code == 200
+    operator.groups.clear()
+    assert client.get(reverse("manufacturing:lot-list")).status_code == 403
