@@ -227,6 +227,22 @@ def scan_ratio(report: Report, client: Client, codes: list[str], rounds: int) ->
     report.add("scan_post_median_ms", median_ms(posts), "ms")
     report.add("scan_flask_page_median_ms", median_ms(pages), "ms")
     report.add("bare_median_ms", median_ms(bare), "ms")
+    report.add("qr_symbol_median_ms", qr_symbol_ms(client, codes[: max(5, rounds // 4)]), "ms")
+
+
+def qr_symbol_ms(client: Client, codes: list[str]) -> float:
+    """The label's symbol, which the browser fetches beside the flask page (and then keeps): drawn cold."""
+    from lims.selectors import screen_qr_svg, screen_qr_url
+
+    seconds = []
+    for code in codes:
+        screen_qr_svg.cache_clear()
+        started = time.perf_counter()
+        response = client.get(screen_qr_url(code))
+        seconds.append(time.perf_counter() - started)
+        if response.status_code != 200 or response["Content-Type"] != "image/svg+xml":
+            raise RuntimeError(f"the QR symbol of {code} answered {response.status_code}")
+    return median_ms(seconds)
 
 
 # --- History: a feed through the service, with and without its history rows ------------------------

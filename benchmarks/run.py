@@ -164,7 +164,12 @@ def take_figures(report: Any, args: argparse.Namespace, small_mode: bool) -> dic
         ("page query counts", pages, lambda: figures.page_queries(report, client, small, dataset)),
         (
             "scan → flask page",
-            [("scan_ratio", "ratio"), ("scan_median_ms", "ms"), ("bare_median_ms", "ms")],
+            [
+                ("scan_ratio", "ratio"),
+                ("scan_median_ms", "ms"),
+                ("bare_median_ms", "ms"),
+                ("qr_symbol_median_ms", "ms"),
+            ],
             lambda: figures.scan_ratio(report, client, codes, 20 if small_mode else 301),
         ),
         (

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("flask", "batch", "subject", "admin_batch_changelist", "admin_batch_change")
 FIGURES = [
     "scan_ratio",
+    "qr_symbol_median_ms",
     "history_overhead",
     "sweep_seconds_100k",
     "sweep_seconds_10k",
