@@ -182,7 +182,12 @@ def take_figures(report: Any, args: argparse.Namespace, small_mode: bool) -> dic
             [("sweep_seconds_100k", "s"), ("sweep_seconds_10k", "s"), ("sweep_scaling", "ratio")],
             lambda: figures.sweep(report, dataset, 1 if small_mode else 3),
         ),
-        ("label sheet", [("label_sheet_96_seconds", "s")], lambda: figures.label_sheet(report, rounds)),
+        (
+            "label sheet",
+            [("label_sheet_96_seconds", "s")],
+            # Seven sheets: one sheet's time moves by a tenth from one sheet to the next on a busy machine.
+            lambda: figures.label_sheet(report, 1 if small_mode else 7),
+        ),
         (
             "audit export",
             [("audit_export_10k_seconds", "s")],
