@@ -15,7 +15,9 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    """A variable set to nothing (``DATABASE_URL=`` in a unit file or a ``.env``) counts as unset."""
+    raw = os.environ.get(name)
+    return default if raw is None or not raw.strip() else raw
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -98,6 +98,25 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert "SECRET_KEY is required" in result.stderr
 
 
+def test_a_variable_set_to_nothing_counts_as_unset(tmp_path):
+    """``DATABASE_URL=`` left empty in an environment file: the embedded database, not a crash at start-up."""
+    env = {**os.environ, "DATABASE_URL": "", "CELERY_BROKER_URL": " ", "STROMA_VAR_DIR": str(tmp_path)}
+    env.pop("STROMA_ENV", None)
+    script = (
+        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["django.db.backends.sqlite3", "filesystem://"]
+
+
 @pytest.mark.requirement("ANNEX11.12")
 def test_security_headers_are_sent(client, operator):
     client.force_login(operator)
