@@ -44,6 +44,9 @@ from manufacturing.services.lots import require_usable_lot
 from samples.models import Aspirate, AspirateStatus, SubjectStatus
 
 CULTURE_PERMISSION = "manufacturing.add_cultureevent"
+# Medium in a flask is usually 0.2–0.3 mL per cm² of growth area (15 mL in a T75); twice the upper end
+# is more than a flask lying flat holds, so a volume above it is a typing slip (150 for 15), refused.
+MAX_MEDIUM_ML_PER_CM2 = Decimal("0.6")
 
 
 def _event_time(
@@ -224,6 +227,18 @@ def _checked_density(
     return density, reason.strip() if not low <= density <= high else ""
 
 
+def medium_volume(value: object, vessel: VesselType) -> Decimal:
+    """A medium volume in mL that the vessel can hold."""
+    volume = positive(value, "The medium volume", "mL")
+    ceiling = (vessel.growth_area_cm2 * MAX_MEDIUM_ML_PER_CM2).quantize(Decimal("0.1"))
+    if volume > ceiling:
+        raise DomainError(
+            f"{volume} mL is more medium than a {vessel.name} holds (at most {ceiling} mL, "
+            f"{MAX_MEDIUM_ML_PER_CM2} mL per cm² of its {vessel.growth_area_cm2} cm²). Check the volume."
+        )
+    return volume
+
+
 def _new_flask(
     batch: Batch,
     *,
@@ -247,7 +262,7 @@ def _new_flask(
         passage_number=passage_number,
         seeded_at=at,
         cells_seeded=cells,
-        medium_volume_ml=positive(seeding.medium_volume_ml, "The medium volume", "mL"),
+        medium_volume_ml=medium_volume(seeding.medium_volume_ml, seeding.vessel_type),
         seeding_density_per_cm2=density,
         density_warning_reason=density_reason,
         cumulative_pd_at_seeding=cumulative_pd,
@@ -346,7 +361,7 @@ def flask_feed(
 ) -> CultureEvent:
     """A medium change, with the medium and supplement lots used."""
     require_permission(acting_user, CULTURE_PERMISSION, action="record culture steps")
-    volume = positive(volume_ml, "The medium volume", "mL")
+    volume = medium_volume(volume_ml, flask.vessel_type)  # a flask's vessel never changes
     with transaction.atomic():
         replay = _replayed(client_token, flask, EventKind.FEED)
         if replay:

@@ -131,6 +131,21 @@ def test_a_feed_records_who_and_the_lots(flask, operator, media_lots):
     assert ReagentUse.objects.filter(event=event).count() == 2
 
 
+def test_more_medium_than_the_flask_holds_is_refused_and_nothing_is_written(flask, operator, media_lots):
+    """150 typed for 15: a T75 holds at most 45 mL (0.6 mL per cm²)."""
+    with pytest.raises(DomainError, match=r"150 mL is more medium than a T75 holds \(at most 45.0 mL"):
+        flask_feed(flask=flask, acting_user=operator, volume_ml="150", lots=media_lots)
+    assert not flask.events.filter(kind=EventKind.FEED).exists()
+    assert flask_feed(flask=flask, acting_user=operator, volume_ml="45", lots=media_lots).volume_ml == Decimal("45")
+
+
+def test_a_flask_cannot_be_seeded_with_more_medium_than_it_holds(batch, operator, media_lots):
+    seeding = Seeding(vessel_type=vessel("T25"), cells_per_flask=3_750_000, medium_volume_ml="50")
+    with pytest.raises(DomainError, match=r"50 mL is more medium than a T25 holds \(at most 15.0 mL"):
+        batch_seed(batch=batch, acting_user=operator, flask_count=2, lots=media_lots, seeding=seeding)
+    assert Flask.objects.count() == 0
+
+
 def test_a_double_tapped_feed_records_once(flask, operator, media_lots):
     first = flask_feed(flask=flask, acting_user=operator, volume_ml="15", lots=media_lots, client_token="tap-1")
     second = flask_feed(flask=flask, acting_user=operator, volume_ml="15", lots=media_lots, client_token="tap-1")

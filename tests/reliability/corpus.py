@@ -1676,6 +1676,15 @@ CULTURE_PAGES = [
         recorded=scans(2),
     ),
     page(
+        "feed-more-than-the-flask-holds",
+        "150 mL typed for 15 mL in a T75",
+        "operator",
+        FEED,
+        lambda w: feed_form(w, volume_ml="150"),
+        "more medium than a T75 holds",
+        recorded=scans(2),
+    ),
+    page(
         "feed-negative",
         "-5 mL",
         "operator",
