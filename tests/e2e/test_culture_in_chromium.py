@@ -46,6 +46,9 @@ def test_an_operator_scans_feeds_and_passages_a_flask(page, login, operator, fla
     page.wait_for_url(f"**{flask.get_absolute_url()}")
     assert page.locator("h1").inner_text().startswith(f"Flask {flask.code}")
     assert "Feed due at" in page.locator("#due").inner_text()
+    # The label's symbol is fetched beside the page, with the operator's session, and drawn.
+    page.wait_for_function("() => { const qr = document.querySelector('img.qr-symbol'); return qr && qr.complete }")
+    assert page.locator("img.qr-symbol").evaluate("qr => qr.naturalWidth") > 0
     screenshot(page, "flask-page")
 
     page.get_by_role("link", name="Feed", exact=True).click()
