@@ -44,8 +44,8 @@ from manufacturing.services.lots import require_usable_lot
 from samples.models import Aspirate, AspirateStatus, SubjectStatus
 
 CULTURE_PERMISSION = "manufacturing.add_cultureevent"
-# Medium in a flask is usually 0.2–0.3 mL per cm² of growth area (15 mL in a T75); twice the upper end
-# is more than a flask lying flat holds, so a volume above it is a typing slip (150 for 15), refused.
+# Medium in a flask is usually 0.2–0.3 mL per cm² of growth area (15 mL in a T75). Twice the upper end
+# is well above any vessel's working volume: a volume above it is a typing slip (150 for 15), refused.
 MAX_MEDIUM_ML_PER_CM2 = Decimal("0.6")
 
 
