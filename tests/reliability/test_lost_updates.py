@@ -102,7 +102,7 @@ def test_20_operators_feeding_20_flasks_100_times_each_keep_every_count_exact(
         person = operator if index % 2 else second_operator
         for step in range(feeds_per_thread):
             try:
-                flask_feed(flask=flasks[(index + step) % len(flasks)], acting_user=person, volume_ml="30", lots=media)
+                flask_feed(flask=flasks[(index + step) % len(flasks)], acting_user=person, volume_ml="5", lots=media)
             except Exception as exc:  # every failure is a lost update to report
                 errors.append(repr(exc))
 
