@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,6 @@ def custody_timeline(label: Label) -> list[CustodyRow]:
     return [CustodyRow(event, checks.get(event.pk, [])) for event in events]
 
 
-# The browser keeps a label's symbol this long: its URL changes when the label key does.
-QR_MAX_AGE_SECONDS = 365 * 24 * 3600
-
-
 @functools.lru_cache(maxsize=1024)
 def screen_qr_svg(payload: str) -> str:
     """A label's QR as served to an item's page (``label-qr``), kept per process.
@@ -55,12 +52,13 @@ def screen_qr_svg(payload: str) -> str:
 
 
 def screen_qr_url(code: str) -> str:
-    """The symbol's own URL, versioned by the payload's MAC: drawing it is not the page's work.
+    """The symbol's own URL, versioned by the signed payload: drawing it is not the page's work.
 
     Drawing a QR symbol (the mask choice) costs more than reading the page's records; served apart,
     the page is sent at once and the browser fetches the symbol beside it, once per label and key.
     """
-    return reverse("label-qr", args=[code]) + "?v=" + labels.label_payload(code).rsplit(".", 1)[1][:8]
+    version = hashlib.sha256(labels.label_payload(code).encode()).hexdigest()[:12]
+    return f"{reverse('label-qr', args=[code])}?v={version}"
 
 
 def label_item_context(label: Label) -> dict[str, Any]:

@@ -29,9 +29,12 @@ from lims.reminders import (
     reminder_snooze,
     wants_daily_digest,
 )
-from lims.selectors import QR_MAX_AGE_SECONDS, label_item_context, screen_qr_svg
+from lims.selectors import label_item_context, screen_qr_svg
 from lims.services import custody_record, require_scanned
 from lims.signatures import SIGNABLE, SignatureRequest, record_sign, signatures_for
+
+# The browser keeps a label's symbol this long: its URL changes with the signed payload (screen_qr_url).
+QR_MAX_AGE_SECONDS = 365 * 24 * 3600
 
 
 def _posted(request: HttpRequest) -> Any:
